@@ -1,0 +1,3 @@
+"""Freqtrade Multi-Bot System: the control plane for fleets of freqtrade bots."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,128 @@
+"""The `multibot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from core_server.core.settings import InsecureSettingsError, get_settings
+
+app = typer.Typer(help="Freqtrade Multi-Bot System.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    profile: Annotated[
+        str | None, typer.Option(help="minimal, standard or full_featured (default: PROFILE).")
+    ] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the API (and the dashboard) with uvicorn."""
+    import uvicorn
+
+    from core_server.core.app import create_application
+    from core_server.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        application = create_application(profile, settings)
+    except (InsecureSettingsError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        reload=reload,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply the database migrations."""
+    from core_server.core.database import upgrade_schema
+
+    settings = get_settings()
+    upgrade_schema(settings.resolved_database_url, revision)
+    typer.echo(f"database at {revision}: {_safe_url(settings.resolved_database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    email: Annotated[str, typer.Option(help="E-mail address.")] = "",
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password; asked for when left out.", envvar="MULTIBOT_PASSWORD"),
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the user the admin role.")] = False,
+    role: Annotated[str, typer.Option(help="trader or viewer (ignored with --admin).")] = "trader",
+) -> None:
+    """Create a user (the way to make the first administrator on a closed install)."""
+    from core_server.auth import service
+    from core_server.auth.errors import UserExists
+    from core_server.auth.models import Role
+    from core_server.auth.schemas import AdminUserCreate
+    from core_server.core.database import Database, upgrade_schema
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise _fail("the passwords differ")
+    try:
+        body = AdminUserCreate(
+            username=username,
+            email=email or f"{username}@localhost.localdomain",
+            password=password,
+            role=Role.admin if admin else role,  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(problems) from exc
+
+    settings = get_settings()
+    upgrade_schema(settings.resolved_database_url)
+
+    async def run() -> None:
+        database = Database.from_settings(settings)
+        try:
+            async with database.transaction() as session:
+                user = await service.create_user(session, None, body)
+        finally:
+            await database.dispose()
+        typer.echo(f"created user {user.username} (id {user.id}, role {user.role.value})")
+
+    try:
+        asyncio.run(run())
+    except UserExists as exc:
+        raise _fail(exc.message) from exc
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The application factory (the seed's `create_application(profile)`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from core_server import __version__
+from core_server.audit.router import router as audit_router
+from core_server.auth.authenticate import RateLimitIdentity
+from core_server.auth.router import router as auth_router
+from core_server.auth.router import users_router
+from core_server.core.database import Database, init_database
+from core_server.core.errors import install_error_handlers
+from core_server.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from core_server.core.ratelimit import RateLimitMiddleware, make_storage
+from core_server.core.security import Keys
+from core_server.core.settings import Profile, Settings, get_settings
+from core_server.monitoring.router import liveness_router
+from core_server.monitoring.router import router as monitoring_router
+
+API_PREFIX = "/api/v1"
+OPENAPI_TAGS = [
+    {"name": "auth", "description": "Authentication endpoints"},
+    {"name": "bots", "description": "Bot management"},
+    {"name": "strategies", "description": "Strategy management"},
+    {"name": "backtest", "description": "Backtesting operations"},
+    {"name": "analytics", "description": "Analytics and reporting"},
+    {"name": "monitoring", "description": "System monitoring"},
+    {"name": "websocket", "description": "WebSocket connections"},
+]
+
+# Which routers each profile serves. `minimal` is accounts and health only; the trading
+# subsystems join `standard`, and the AI bridge and chat integrations `full_featured`.
+PROFILE_ROUTERS: dict[Profile, tuple[APIRouter, ...]] = {
+    Profile.minimal: (auth_router, users_router, audit_router, monitoring_router),
+}
+PROFILE_ROUTERS[Profile.standard] = PROFILE_ROUTERS[Profile.minimal]
+PROFILE_ROUTERS[Profile.full_featured] = PROFILE_ROUTERS[Profile.standard]
+
+
+def create_application(
+    profile: Profile | str | None = None, settings: Settings | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    if profile is not None:
+        settings = settings.model_copy(update={"profile": Profile(profile)})
+    settings.check_secrets()
+
+    database = Database.from_settings(settings)
+    keys = Keys(jwt_secret=settings.secret("JWT_SECRET"), secret_key=settings.secret("SECRET_KEY"))
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await init_database(settings)
+        app.state.started_at = time.monotonic()
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await database.dispose()
+
+    app = FastAPI(
+        title="Freqtrade Multi-Bot System API",
+        description="Enterprise-grade multi-bot trading platform",
+        version=__version__,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.keys = keys
+    app.state.redis = redis
+    app.state.started_at = time.monotonic()
+
+    install_error_handlers(app)
+    app.include_router(liveness_router)
+    for router in PROFILE_ROUTERS[settings.profile]:
+        app.include_router(router, prefix=API_PREFIX)
+
+    # Added innermost first: the request id wraps everything, so even a 429 or 413 carries it.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit_enabled:
+        app.add_middleware(
+            RateLimitMiddleware,
+            storage=make_storage(settings.redis_url),
+            identify=RateLimitIdentity(database, keys),
+            authenticated_per_minute=settings.rate_limit_authenticated,
+            anonymous_per_minute=settings.rate_limit_anonymous,
+        )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                            "X-RateLimit-Reset", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,153 @@
+"""One settings object for the whole server, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Profile(StrEnum):
+    """Which subsystems a server process starts (the seed's `create_application(profile)`)."""
+
+    minimal = "minimal"
+    standard = "standard"
+    full_featured = "full_featured"
+
+
+# Values copied from the seed's `.env.example`; a server must never run in production with them.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "secret",
+        "your-secret-key-change-in-production",
+        "your-jwt-secret-change-in-production",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+
+class InsecureSettingsError(RuntimeError):
+    """Raised at start-up when a production server would run with a weak or default secret."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = Environment.development
+    profile: Profile = Profile.full_featured
+    secret_key: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    access_token_minutes: int = Field(15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(30, ge=1, le=365)
+    allow_registration: bool = False
+    registration_default_role: str = Field("trader", pattern="^(trader|viewer)$")
+
+    rate_limit_authenticated: int = Field(100, ge=1)
+    rate_limit_anonymous: int = Field(10, ge=1)
+    rate_limit_enabled: bool = True
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
+    # Apply database migrations when the server starts (`multibot db upgrade` does it by hand).
+    auto_migrate: bool = True
+
+    # The seed's integrations; used by the features that need them.
+    telegram_bot_token: SecretStr | None = None
+    github_token: SecretStr | None = None
+    smtp_server: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    grafana_admin_password: SecretStr | None = None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.production
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL; plain `postgresql://` (as in the seed's .env) gets asyncpg."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'multibot.db'}"
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url.removeprefix(plain)
+        return url
+
+    def check_secrets(self) -> None:
+        """Refuse weak secrets in production, naming the variable to fix."""
+        if not self.is_production:
+            return
+        for name, value in (("SECRET_KEY", self.secret_key), ("JWT_SECRET", self.jwt_secret)):
+            raw = value.get_secret_value() if value else ""
+            if raw.strip().lower() in PLACEHOLDER_SECRETS:
+                raise InsecureSettingsError(
+                    f"{name} is missing or still the example value; "
+                    f"set {name} to a random string of at least {MIN_SECRET_LENGTH} characters "
+                    "before starting with ENVIRONMENT=production."
+                )
+            if len(raw) < MIN_SECRET_LENGTH:
+                raise InsecureSettingsError(
+                    f"{name} is too short ({len(raw)} characters); "
+                    f"use at least {MIN_SECRET_LENGTH} random characters in production."
+                )
+
+    def secret(self, name: str) -> str:
+        """SECRET_KEY or JWT_SECRET; outside production a missing one is generated once and
+        kept in DATA_DIR, so restarts keep sessions and encrypted data readable."""
+        value = self.secret_key if name == "SECRET_KEY" else self.jwt_secret
+        if value is not None and value.get_secret_value():
+            return value.get_secret_value()
+        self.check_secrets()
+        path = self.data_dir / f".{name.lower()}"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Two processes may start at once: write aside, then link into place atomically so
+        # exactly one value wins and nobody reads a half-written file.
+        draft = path.with_name(f"{path.name}.{secrets.token_hex(4)}")
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
