@@ -75,8 +75,14 @@ def _no_control_chars(value: str) -> str:
 
 Username = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=50),
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+    # Names are case-insensitive: "Alice" logs in as, and cannot coexist with, "alice".
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=50,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    ),
 ]
 NewPassword = Annotated[
     str,

@@ -94,7 +94,7 @@ def create_application(
     if settings.rate_limit_enabled:
         app.add_middleware(
             RateLimitMiddleware,
-            storage=make_storage(settings.redis_url),
+            storage=make_storage(settings.redis_url, settings.redis_prefix),
             identify=RateLimitIdentity(database, keys),
             authenticated_per_minute=settings.rate_limit_authenticated,
             anonymous_per_minute=settings.rate_limit_anonymous,

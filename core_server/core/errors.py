@@ -171,7 +171,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = current_request_id()
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        logger.exception(
+            "unhandled error on %s %s (request_id=%s)",
+            request.method,
+            request.url.path,
+            request_id,
+        )
         return error_response(
             500,
             "INTERNAL_ERROR",

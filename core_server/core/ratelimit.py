@@ -41,12 +41,12 @@ def is_counted(path: str) -> bool:
     return path not in UNCOUNTED_PATHS and path.startswith(COUNTED_PREFIXES)
 
 
-def make_storage(redis_url: str | None) -> Storage:
+def make_storage(redis_url: str | None, prefix: str) -> Storage:
     if redis_url:
         uri = redis_url.replace("redis://", "async+redis://", 1).replace(
             "rediss://", "async+rediss://", 1
         )
-        return RedisStorage(uri, implementation="redispy", key_prefix="multibot:ratelimit")
+        return RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:ratelimit")
     return MemoryStorage()
 
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     redis_url: str | None = None
+    # Prefix of every Redis key we write, so several installs can share one Redis.
+    redis_prefix: str = Field("multibot", pattern=r"^[A-Za-z0-9:_-]{1,64}$")
 
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(30, ge=1, le=365)
