@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import sys
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from core_server.auth.models import Role
 from core_server.core.settings import InsecureSettingsError, get_settings
 
 app = typer.Typer(help="Freqtrade Multi-Bot System.", no_args_is_help=True)
@@ -78,12 +78,13 @@ def create_user(
         typer.Option(help="Password; asked for when left out.", envvar="MULTIBOT_PASSWORD"),
     ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Give the user the admin role.")] = False,
-    role: Annotated[str, typer.Option(help="trader or viewer (ignored with --admin).")] = "trader",
+    role: Annotated[Role, typer.Option(help="The role (--admin is the same as --role admin).")] = (
+        Role.trader
+    ),
 ) -> None:
     """Create a user (the way to make the first administrator on a closed install)."""
     from core_server.auth import service
     from core_server.auth.errors import UserExists
-    from core_server.auth.models import Role
     from core_server.auth.schemas import AdminUserCreate
     from core_server.core.database import Database, upgrade_schema
 
@@ -96,7 +97,7 @@ def create_user(
             username=username,
             email=email or f"{username}@localhost.localdomain",
             password=password,
-            role=Role.admin if admin else role,  # type: ignore[arg-type]
+            role=Role.admin if admin else role,
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -125,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,7 +18,7 @@ _counter = itertools.count(1)
 
 
 @dataclass
-class TestUser:
+class ActingUser:
     id: int
     username: str
     password: str
@@ -37,9 +37,12 @@ class UserFactory:
         self.client = client
 
     async def create(
-        self, role: Role | str = Role.trader, *, username: str | None = None,
+        self,
+        role: Role | str = Role.trader,
+        *,
+        username: str | None = None,
         password: str = DEFAULT_PASSWORD,
-    ) -> TestUser:
+    ) -> ActingUser:
         username = username or f"user{next(_counter)}"
         body = AdminUserCreate(
             username=username, email=f"{username}@example.com", password=password, role=Role(role)
@@ -47,7 +50,7 @@ class UserFactory:
         async with self.app.state.database.transaction() as session:
             user = await service.create_user(session, None, body)
         tokens = await login(self.client, username, password)
-        return TestUser(
+        return ActingUser(
             id=user.id,
             username=username,
             password=password,
@@ -93,8 +96,8 @@ async def assert_owner_only(
     method: str,
     path: str,
     *,
-    owner: TestUser,
-    stranger: TestUser,
+    owner: ActingUser,
+    stranger: ActingUser,
     missing_path: str,
     json: Any = None,
 ) -> None:

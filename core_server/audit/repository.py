@@ -26,7 +26,7 @@ class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def readable(self, principal: Principal) -> Select[tuple[AuditEntry]]:
+    def readable(self, principal: Principal) -> Select[AuditEntry]:
         stmt = select(AuditEntry)
         return stmt if principal.is_admin else stmt.where(AuditEntry.actor_id == principal.user_id)
 
@@ -55,7 +55,7 @@ class AuditRepository:
             stmt = stmt.where(AuditEntry.created_at >= where.since)
         if where.until:
             stmt = stmt.where(AuditEntry.created_at < where.until)
-        total = (await self.session.execute(select(func.count()).select_from(stmt.subquery())))
+        total = await self.session.execute(select(func.count()).select_from(stmt.subquery()))
         rows = await self.session.execute(
             stmt.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
         )

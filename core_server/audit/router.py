@@ -19,7 +19,9 @@ router = APIRouter(prefix="/audit", tags=["monitoring"])
 ShortText = Annotated[str | None, Query(max_length=64)]
 
 
-@router.get("", response_model=Envelope[Page[AuditEntryRead]], responses=error_responses(Unauthorized))
+@router.get(
+    "", response_model=Envelope[Page[AuditEntryRead]], responses=error_responses(Unauthorized)
+)
 async def list_audit_entries(
     principal: CurrentPrincipal,
     session: SessionDep,

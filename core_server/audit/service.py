@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,12 +10,10 @@ from core_server.audit.models import AuditEntry
 from core_server.audit.repository import AuditFilter, AuditRepository
 from core_server.audit.schemas import AuditEntryRead
 from core_server.auth.principal import Principal
-from core_server.core.database import Database
+from core_server.core.database import on_rollback
 from core_server.core.envelope import Page
 from core_server.core.errors import NotFound
 from core_server.core.request_context import current_client_address, current_request_id
-
-logger = logging.getLogger(__name__)
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -77,8 +74,8 @@ def record(
     )
 
 
-async def record_failure(
-    database: Database,
+def record_failure(
+    session: AsyncSession,
     action: str,
     *,
     actor_id: int | None = None,
@@ -88,23 +85,22 @@ async def record_failure(
     resource_id: object | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record a refused or failed action in its own transaction, so it survives the rollback of
-    the request that failed (a wrong password must leave a trace)."""
-    try:
-        async with database.transaction() as session:
-            session.add(
-                _entry(
-                    action,
-                    actor_id=actor_id,
-                    actor_name=actor_name,
-                    outcome=outcome,
-                    resource_type=resource_type,
-                    resource_id=resource_id,
-                    details=details,
-                )
-            )
-    except Exception:
-        logger.exception("could not write the audit entry for %s", action)
+    """Record a refused or failed action so that it survives the rollback of the request that
+    failed (a wrong password must leave a trace)."""
+    entry = _entry(
+        action,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        outcome=outcome,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        details=details,
+    )
+
+    async def write(fresh: AsyncSession) -> None:
+        fresh.add(entry)
+
+    on_rollback(session, write)
 
 
 async def list_entries(

@@ -52,7 +52,9 @@ async def create(session: AsyncSession, principal: Principal, body: ApiKeyCreate
 
 
 async def list_keys(session: AsyncSession, principal: Principal) -> list[ApiKeyRead]:
-    return [ApiKeyRead.model_validate(k) for k in await ApiKeyRepository(session).list_owned(principal)]
+    return [
+        ApiKeyRead.model_validate(k) for k in await ApiKeyRepository(session).list_owned(principal)
+    ]
 
 
 async def get_key(session: AsyncSession, principal: Principal, key_id: int) -> ApiKeyRead:
@@ -69,10 +71,11 @@ async def revoke(session: AsyncSession, principal: Principal, key_id: int) -> Ap
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
         audit.record(
-            session, "api_key.revoke", actor=principal, resource_type="api_key",
+            session,
+            "api_key.revoke",
+            actor=principal,
+            resource_type="api_key",
             resource_id=api_key.id,
         )
     await session.flush()
     return ApiKeyRead.model_validate(api_key)
-
-

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
-from core_server.auth.errors import InsufficientRole
 from core_server.auth.authenticate import authenticate
+from core_server.auth.errors import InsufficientRole
 from core_server.auth.models import Role
 from core_server.auth.principal import Principal
 from core_server.auth.service import AuthContext
@@ -31,11 +31,7 @@ def get_keys(request: Request) -> Keys:
 
 
 def get_auth_context(request: Request) -> AuthContext:
-    return AuthContext(
-        settings=request.app.state.settings,
-        keys=request.app.state.keys,
-        database=request.app.state.database,
-    )
+    return AuthContext(settings=request.app.state.settings, keys=request.app.state.keys)
 
 
 KeysDep = Annotated[Keys, Depends(get_keys)]

@@ -50,8 +50,9 @@ async def setup(session: AsyncSession, ctx: AuthContext, principal: Principal) -
     secret = totp.new_secret()
     user.totp_pending_secret = ctx.keys.box.encrypt(secret, context=_context(user))
     uri = totp.provisioning_uri(secret, user.username)
-    audit.record(session, "auth.mfa.setup", actor=principal, resource_type="user",
-                 resource_id=user.id)
+    audit.record(
+        session, "auth.mfa.setup", actor=principal, resource_type="user", resource_id=user.id
+    )
     return MfaSetup(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg_data_uri(uri))
 
 
@@ -80,8 +81,9 @@ async def enable(
     user.totp_last_step = step
     user.mfa_enabled = True
     codes = await _new_recovery_codes(session, ctx, user)
-    audit.record(session, "auth.mfa.enable", actor=principal, resource_type="user",
-                 resource_id=user.id)
+    audit.record(
+        session, "auth.mfa.enable", actor=principal, resource_type="user", resource_id=user.id
+    )
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -94,8 +96,11 @@ async def _check_code(session: AsyncSession, ctx: AuthContext, user: User, code:
         return
     digest = ctx.keys.code_digest(totp.normalize_recovery_code(code))
     if not await RecoveryCodeRepository(session).spend(user.id, digest, utcnow()):
-        await audit.record_failure(
-            ctx.database, "auth.mfa.verify", actor_id=user.id, actor_name=user.username,
+        audit.record_failure(
+            session,
+            "auth.mfa.verify",
+            actor_id=user.id,
+            actor_name=user.username,
             details={"reason": "wrong_code"},
         )
         raise InvalidMfaCode()
@@ -110,8 +115,9 @@ async def disable(session: AsyncSession, ctx: AuthContext, principal: Principal,
     user.totp_secret = None
     user.totp_last_step = None
     await RecoveryCodeRepository(session).clear(user.id)
-    audit.record(session, "auth.mfa.disable", actor=principal, resource_type="user",
-                 resource_id=user.id)
+    audit.record(
+        session, "auth.mfa.disable", actor=principal, resource_type="user", resource_id=user.id
+    )
 
 
 async def regenerate_recovery_codes(
@@ -122,6 +128,11 @@ async def regenerate_recovery_codes(
         raise MfaNotEnabled()
     await _check_code(session, ctx, user, code)
     codes = await _new_recovery_codes(session, ctx, user)
-    audit.record(session, "auth.mfa.recovery_codes", actor=principal, resource_type="user",
-                 resource_id=user.id)
+    audit.record(
+        session,
+        "auth.mfa.recovery_codes",
+        actor=principal,
+        resource_type="user",
+        resource_id=user.id,
+    )
     return RecoveryCodes(recovery_codes=codes)

@@ -27,7 +27,11 @@ class ApiKeyScope(StrEnum):
 
 
 # The role an API key acts with, before it is capped by its owner's own role.
-SCOPE_ROLE = {ApiKeyScope.read: Role.viewer, ApiKeyScope.trade: Role.trader, ApiKeyScope.admin: Role.admin}
+SCOPE_ROLE = {
+    ApiKeyScope.read: Role.viewer,
+    ApiKeyScope.trade: Role.trader,
+    ApiKeyScope.admin: Role.admin,
+}
 
 
 class User(TimestampMixin, Base):

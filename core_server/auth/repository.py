@@ -39,7 +39,9 @@ class UserRepository:
 
     async def page(self, *, limit: int, offset: int) -> tuple[Sequence[User], int]:
         total = (await self.session.execute(select(func.count(User.id)))).scalar_one()
-        rows = await self.session.execute(select(User).order_by(User.id).limit(limit).offset(offset))
+        rows = await self.session.execute(
+            select(User).order_by(User.id).limit(limit).offset(offset)
+        )
         return rows.scalars().all(), total
 
     def add(self, user: User) -> None:
@@ -141,7 +143,9 @@ class ApiKeyRepository:
 
     async def by_prefix_with_owner(self, prefix: str) -> tuple[ApiKey, User] | None:
         stmt = (
-            select(ApiKey, User).join(User, User.id == ApiKey.owner_id).where(ApiKey.prefix == prefix)
+            select(ApiKey, User)
+            .join(User, User.id == ApiKey.owner_id)
+            .where(ApiKey.prefix == prefix)
         )
         row = (await self.session.execute(stmt)).first()
         return (row[0], row[1]) if row else None

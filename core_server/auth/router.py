@@ -98,7 +98,7 @@ async def _read_login(request: Request) -> tuple[LoginRequest, bool]:
 async def register(
     body: RegisterRequest, session: SessionDep, ctx: AuthContextDep
 ) -> Envelope[UserRead]:
-    """Create an account (open for the first user, who becomes admin, or with ALLOW_REGISTRATION)."""
+    """Create an account: open to the first user (who becomes admin) or with ALLOW_REGISTRATION."""
     return ok(await service.register(session, ctx, body), "Account created.")
 
 
@@ -160,7 +160,9 @@ async def update_me(
     responses=error_responses(InvalidCredentials, WeakPassword),
 )
 async def change_password(
-    body: ChangePasswordRequest, principal: CurrentPrincipal, session: SessionDep,
+    body: ChangePasswordRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
     ctx: AuthContextDep,
 ) -> Envelope[None]:
     """Change your password; every other session of yours is ended."""
@@ -233,7 +235,9 @@ async def create_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> Envelope[ApiKeyCreated]:
     """Create an API key (scope read, trade or admin, up to your role). The key is shown once."""
-    return ok(await api_keys.create(session, principal, body), "Store the key now; it is shown once.")
+    return ok(
+        await api_keys.create(session, principal, body), "Store the key now; it is shown once."
+    )
 
 
 @router.get(
@@ -270,7 +274,9 @@ async def revoke_api_key(
     return ok(await api_keys.revoke(session, principal, key_id), "API key revoked.")
 
 
-@users_router.get("", response_model=Envelope[UserPage], responses=error_responses(InsufficientRole))
+@users_router.get(
+    "", response_model=Envelope[UserPage], responses=error_responses(InsufficientRole)
+)
 async def list_users(
     _: Admin,
     session: SessionDep,

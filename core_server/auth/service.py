@@ -42,7 +42,7 @@ from core_server.auth.schemas import (
     UserUpdate,
     password_problem,
 )
-from core_server.core.database import Database, utcnow
+from core_server.core.database import on_rollback, utcnow
 from core_server.core.request_context import current_client_address
 from core_server.core.security import (
     Keys,
@@ -62,7 +62,6 @@ class AuthContext:
 
     settings: Settings
     keys: Keys
-    database: Database
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -88,8 +87,8 @@ async def register(session: AsyncSession, ctx: AuthContext, body: RegisterReques
     ALLOW_REGISTRATION is on."""
     first_user = await UserRepository(session).count() == 0
     if not first_user and not ctx.settings.allow_registration:
-        await audit.record_failure(
-            ctx.database, "auth.register", actor_name=body.username, outcome=audit.DENIED
+        audit.record_failure(
+            session, "auth.register", actor_name=body.username, outcome=audit.DENIED
         )
         raise RegistrationClosed()
     role = Role.admin if first_user else Role(ctx.settings.registration_default_role)
@@ -262,8 +261,8 @@ async def _check_second_factor(
             return "recovery_code"
     else:
         raise MfaRequired(details={"mfa_required": True})
-    await audit.record_failure(
-        ctx.database,
+    audit.record_failure(
+        session,
         "auth.login",
         actor_id=user.id,
         actor_name=user.username,
@@ -277,8 +276,8 @@ async def login(
 ) -> TokenPair:
     user = await UserRepository(session).by_username(body.username)
     if not verify_password(body.password, user.hashed_password if user else None) or user is None:
-        await audit.record_failure(
-            ctx.database,
+        audit.record_failure(
+            session,
             "auth.login",
             actor_id=user.id if user else None,
             actor_name=body.username[:50],
@@ -286,8 +285,8 @@ async def login(
         )
         raise InvalidCredentials()
     if not user.is_active:
-        await audit.record_failure(
-            ctx.database,
+        audit.record_failure(
+            session,
             "auth.login",
             actor_id=user.id,
             actor_name=user.username,
@@ -338,10 +337,15 @@ async def refresh(session: AsyncSession, ctx: AuthContext, refresh_token: str) -
     auth_session, user = found
     now = utcnow()
     if stored.used_at is not None or not await repo.spend_refresh_token(stored.id, now):
-        async with ctx.database.transaction() as detached:
-            await SessionRepository(detached).revoke(auth_session.id, now, "refresh_token_reuse")
-        await audit.record_failure(
-            ctx.database,
+        session_id = auth_session.id
+
+        async def end_session(fresh: AsyncSession) -> None:
+            await SessionRepository(fresh).revoke(session_id, now, "refresh_token_reuse")
+
+        # The request fails with 401, so its transaction rolls back; the revocation must not.
+        on_rollback(session, end_session)
+        audit.record_failure(
+            session,
             "auth.refresh",
             actor_id=user.id,
             actor_name=user.username,
@@ -392,8 +396,8 @@ async def change_password(
     if user is None:
         raise UserNotFound()
     if not verify_password(body.current_password, user.hashed_password):
-        await audit.record_failure(
-            ctx.database,
+        audit.record_failure(
+            session,
             "auth.change_password",
             actor_id=user.id,
             actor_name=user.username,
@@ -409,5 +413,6 @@ async def change_password(
     await SessionRepository(session).revoke_all_for_user(
         user.id, utcnow(), "password_changed", keep=principal.session_id
     )
-    audit.record(session, "auth.change_password", actor=principal, resource_type="user",
-                 resource_id=user.id)
+    audit.record(
+        session, "auth.change_password", actor=principal, resource_type="user", resource_id=user.id
+    )

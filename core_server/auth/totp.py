@@ -31,7 +31,9 @@ def qr_svg_data_uri(uri: str) -> str:
     return data_uri
 
 
-def matching_step(secret: str, code: str, *, after_step: int | None, now: float | None = None) -> int | None:
+def matching_step(
+    secret: str, code: str, *, after_step: int | None, now: float | None = None
+) -> int | None:
     """The time step the code belongs to, if it is valid and newer than `after_step` (a code
     already used cannot be replayed within its window)."""
     code = code.replace(" ", "")

@@ -39,6 +39,4 @@ class Bot(TimestampMixin, Base):
     profitable_trades: Mapped[int] = mapped_column(default=0)
     total_profit: Mapped[Decimal] = mapped_column(Numeric(20, 8), default=Decimal(0))
     max_drawdown: Mapped[Decimal] = mapped_column(Numeric(20, 8), default=Decimal(0))
-    owner_id: Mapped[int] = mapped_column(
-        "created_by", ForeignKey("users.id", ondelete="CASCADE")
-    )
+    owner_id: Mapped[int] = mapped_column("created_by", ForeignKey("users.id", ondelete="CASCADE"))

@@ -105,8 +105,13 @@ def create_application(
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                            "X-RateLimit-Reset", "Retry-After"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+                "Retry-After",
+            ],
         )
     app.add_middleware(RequestContextMiddleware)
     return app

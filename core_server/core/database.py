@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from core_server.core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # Stable constraint names, so Alembic migrations name the same thing on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -74,6 +77,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+AfterRollback = Callable[[AsyncSession], Awaitable[None]]
+_AFTER_ROLLBACK = "after_rollback"
+
+
+def on_rollback(session: AsyncSession, callback: AfterRollback) -> None:
+    """Run `callback` in a fresh transaction if this session's transaction is rolled back.
+
+    A refused login must leave its audit row even though the request fails. Writing it at once
+    in a second transaction would wait on the request's own write lock under SQLite, so it waits
+    until the request's transaction has ended.
+    """
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
 class Database:
     """The engine and session factory of one process."""
 
@@ -104,14 +121,28 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits when the block ends cleanly and rolls back otherwise."""
+        """A session that commits when the block ends cleanly and rolls back otherwise; work
+        registered with `on_rollback` then runs in a fresh transaction."""
         async with self.sessionmaker() as session:
             try:
                 yield session
                 await session.commit()
             except BaseException:
                 await session.rollback()
+                await self._after_rollback(session)
                 raise
+
+    async def _after_rollback(self, session: AsyncSession) -> None:
+        callbacks: list[AfterRollback] = session.info.pop(_AFTER_ROLLBACK, [])
+        if not callbacks:
+            return
+        try:
+            async with self.sessionmaker() as fresh:
+                for callback in callbacks:
+                    await callback(fresh)
+                await fresh.commit()
+        except Exception:
+            logger.exception("could not record what a failed request had to keep")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -110,7 +111,7 @@ def error_response(
     code: str,
     message: str,
     details: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details or {}))
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
@@ -166,7 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route for {request.method} {request.url.path}."
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

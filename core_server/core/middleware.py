@@ -56,8 +56,8 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over the limit: at once when Content-Length says so, and while reading
-    when the body is streamed without one."""
+    """Refuses bodies over the limit with 413: at once when Content-Length says so; a streamed
+    body without one is read here first (never more than the limit) and then handed on."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -68,27 +68,54 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(
-                413,
-                PayloadTooLarge.code,
-                f"The request body is larger than {self.max_bytes} bytes.",
-                {"limit_bytes": self.max_bytes},
-            )
-            await response(scope, receive, send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            # The server holds the client to its Content-Length, so nothing more to count.
+            await self.app(scope, receive, send)
             return
-        received = 0
 
-        async def limited_receive() -> Message:
-            nonlocal received
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(
-                        f"The request body is larger than {self.max_bytes} bytes.",
-                        details={"limit_bytes": self.max_bytes},
-                    )
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, None, receive), send)
 
-        await self.app(scope, limited_receive, send)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            PayloadTooLarge.code,
+            f"The request body is larger than {self.max_bytes} bytes.",
+            {"limit_bytes": self.max_bytes},
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    """A receive() that first gives back a body already read, then defers to the real one."""
+    body_sent = False
+
+    async def replay() -> Message:
+        nonlocal body_sent, pending
+        if pending is not None:
+            message, pending = pending, None
+            return message
+        if not body_sent and chunks:
+            body_sent = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return await receive()
+
+    return replay

@@ -86,7 +86,7 @@ class RateLimitMiddleware:
             "X-RateLimit-Reset": str(reset_at),
         }
         if not allowed:
-            retry_after = max(1, reset_at - math.floor(time.time()))
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             response = error_response(
                 429,
                 RateLimited.code,

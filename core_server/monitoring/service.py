@@ -25,7 +25,9 @@ async def _probe(check: Callable[[], Awaitable[object]]) -> ComponentHealth:
         return ComponentHealth(status="unhealthy", detail=f"no answer in {PROBE_TIMEOUT_SECONDS} s")
     except Exception as exc:  # noqa: BLE001 - any failure is the answer we report
         return ComponentHealth(status="unhealthy", detail=type(exc).__name__)
-    return ComponentHealth(status="healthy", latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    return ComponentHealth(
+        status="healthy", latency_ms=round((time.perf_counter() - started) * 1000, 2)
+    )
 
 
 async def system_health(

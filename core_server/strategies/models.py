@@ -27,6 +27,4 @@ class Strategy(TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     version: Mapped[str] = mapped_column(String(20), default="1.0.0")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    owner_id: Mapped[int] = mapped_column(
-        "created_by", ForeignKey("users.id", ondelete="CASCADE")
-    )
+    owner_id: Mapped[int] = mapped_column("created_by", ForeignKey("users.id", ondelete="CASCADE"))

@@ -36,7 +36,9 @@ async def test_first_user_becomes_admin_then_registration_closes(client: httpx.A
 
     assert_error(await client.post(REGISTER, json=registration("bob")), 403, "REGISTRATION_CLOSED")
     tokens = await login(client, "alice", DEFAULT_PASSWORD)
-    me = assert_ok(await client.get(ME, headers={"Authorization": f"Bearer {tokens['access_token']}"}))
+    me = assert_ok(
+        await client.get(ME, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    )
     assert me["username"] == "alice"
 
 
@@ -124,7 +126,8 @@ async def test_duplicate_username_and_email_conflict(client: httpx.AsyncClient) 
 async def test_login_with_the_oauth2_form_serves_swagger(users: UserFactory, client) -> None:
     user = await users.create()
     response = await client.post(
-        LOGIN, data={"username": user.username, "password": DEFAULT_PASSWORD, "grant_type": "password"}
+        LOGIN,
+        data={"username": user.username, "password": DEFAULT_PASSWORD, "grant_type": "password"},
     )
     body = assert_ok(response)
     top = response.json()
@@ -147,7 +150,9 @@ async def test_wrong_password_and_unknown_user_look_the_same(users: UserFactory,
 
 async def test_login_refuses_malformed_bodies(client: httpx.AsyncClient) -> None:
     assert_error(
-        await client.post(LOGIN, content=b"{not json", headers={"content-type": "application/json"}),
+        await client.post(
+            LOGIN, content=b"{not json", headers={"content-type": "application/json"}
+        ),
         422,
         "INVALID_JSON",
     )
@@ -231,7 +236,9 @@ async def test_change_password_refusals(users: UserFactory, client: httpx.AsyncC
     user = await users.create()
     url = "/api/v1/auth/change-password"
     wrong = {"current_password": "Not-the-passw0rd", "new_password": "Fresh-Passw0rd-9"}
-    assert_error(await client.post(url, json=wrong, headers=user.headers), 401, "INVALID_CREDENTIALS")
+    assert_error(
+        await client.post(url, json=wrong, headers=user.headers), 401, "INVALID_CREDENTIALS"
+    )
     weak = {"current_password": user.password, "new_password": "weak"}
     assert_error(await client.post(url, json=weak, headers=user.headers), 422)
     with_name = {"current_password": user.password, "new_password": f"{user.username}-Passw0rd"}
@@ -262,7 +269,10 @@ async def test_forged_expired_and_alg_none_tokens_are_refused(
             "INVALID_TOKEN",
         ),
         "other algorithm": (_token(claims, alg="HS512"), "INVALID_TOKEN"),
-        "no session claim": (_token({k: v for k, v in claims.items() if k != "sid"}), "INVALID_TOKEN"),
+        "no session claim": (
+            _token({k: v for k, v in claims.items() if k != "sid"}),
+            "INVALID_TOKEN",
+        ),
         "someone else's id": (_token({**claims, "sub": "999"}), "INVALID_TOKEN"),
         "garbage": ("not.a.jwt", "INVALID_TOKEN"),
     }
@@ -274,7 +284,9 @@ async def test_forged_expired_and_alg_none_tokens_are_refused(
     assert_error(await client.get(ME, headers={"Authorization": "Basic abc"}), 401)
 
 
-async def test_disabled_account_is_locked_out(users: UserFactory, client: httpx.AsyncClient) -> None:
+async def test_disabled_account_is_locked_out(
+    users: UserFactory, client: httpx.AsyncClient
+) -> None:
     admin = await users.create(Role.admin)
     user = await users.create()
     update = {"is_active": False}
@@ -307,7 +319,11 @@ async def test_admin_manages_users_and_others_cannot(
         409,
         "CANNOT_CHANGE_SELF",
     )
-    assert_error(await client.get("/api/v1/users", headers=trader.headers), 403, "INSUFFICIENT_ROLE")
+    assert_error(
+        await client.get("/api/v1/users", headers=trader.headers), 403, "INSUFFICIENT_ROLE"
+    )
     assert_error(await client.post("/api/v1/users", json=body, headers=trader.headers), 403)
-    assert_error(await client.get("/api/v1/users/999", headers=admin.headers), 404, "USER_NOT_FOUND")
+    assert_error(
+        await client.get("/api/v1/users/999", headers=admin.headers), 404, "USER_NOT_FOUND"
+    )
     assert_error(await client.get("/api/v1/users/99999999999", headers=admin.headers), 422)
