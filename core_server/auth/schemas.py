@@ -14,7 +14,8 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 
 from core_server.auth.models import ApiKeyScope, Role
@@ -110,11 +111,13 @@ class RegisterRequest(Input):
     password: NewPassword
     full_name: FullName | None = None
 
-    @model_validator(mode="after")
-    def _password_not_username(self) -> RegisterRequest:
-        if self.username in self.password.lower():
+    @field_validator("password")
+    @classmethod
+    def _password_not_username(cls, password: str, info: ValidationInfo) -> str:
+        username = info.data.get("username")
+        if username and username in password.lower():
             raise ValueError("Password must not contain the username.")
-        return self
+        return password
 
 
 class LoginRequest(Input):

@@ -98,7 +98,7 @@ async def register(session: AsyncSession, ctx: AuthContext, body: RegisterReques
             username=body.username,
             email=str(body.email),
             full_name=body.full_name,
-            hashed_password=hash_password(body.password),
+            hashed_password=await hash_password(body.password),
             role=role,
             is_superuser=first_user,
         ),
@@ -125,7 +125,7 @@ async def create_user(
             username=body.username,
             email=str(body.email),
             full_name=body.full_name,
-            hashed_password=hash_password(body.password),
+            hashed_password=await hash_password(body.password),
             role=body.role,
             is_superuser=body.role is Role.admin,
         ),
@@ -275,7 +275,10 @@ async def login(
     session: AsyncSession, ctx: AuthContext, body: LoginRequest, *, user_agent: str | None
 ) -> TokenPair:
     user = await UserRepository(session).by_username(body.username)
-    if not verify_password(body.password, user.hashed_password if user else None) or user is None:
+    if (
+        not await verify_password(body.password, user.hashed_password if user else None)
+        or user is None
+    ):
         audit.record_failure(
             session,
             "auth.login",
@@ -298,7 +301,7 @@ async def login(
 
     now = utcnow()
     if password_needs_rehash(user.hashed_password):
-        user.hashed_password = hash_password(body.password)
+        user.hashed_password = await hash_password(body.password)
     user.last_login = now
     auth_session = AuthSession(
         id=secrets.token_hex(16),
@@ -395,7 +398,7 @@ async def change_password(
     user = await UserRepository(session).get(principal.user_id)
     if user is None:
         raise UserNotFound()
-    if not verify_password(body.current_password, user.hashed_password):
+    if not await verify_password(body.current_password, user.hashed_password):
         audit.record_failure(
             session,
             "auth.change_password",
@@ -407,9 +410,9 @@ async def change_password(
     problem = password_problem(body.new_password, user.username)
     if problem:
         raise WeakPassword.field("new_password", f"Password {problem}.")
-    if verify_password(body.new_password, user.hashed_password):
+    if await verify_password(body.new_password, user.hashed_password):
         raise WeakPassword.field("new_password", "The new password must differ from the old one.")
-    user.hashed_password = hash_password(body.new_password)
+    user.hashed_password = await hash_password(body.new_password)
     await SessionRepository(session).revoke_all_for_user(
         user.id, utcnow(), "password_changed", keep=principal.session_id
     )

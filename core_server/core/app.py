@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,14 +17,22 @@ from core_server.audit.router import router as audit_router
 from core_server.auth.authenticate import RateLimitIdentity
 from core_server.auth.router import router as auth_router
 from core_server.auth.router import users_router
+from core_server.bots.exchanges import exchange_block
+from core_server.bots.manager import BotManager
+from core_server.bots.router import router as bots_router
+from core_server.bots.runtime import LocalProcessRuntime
 from core_server.core.database import Database, init_database
 from core_server.core.errors import install_error_handlers
 from core_server.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from core_server.core.net_guard import OutboundPolicy
 from core_server.core.ratelimit import RateLimitMiddleware, make_storage
 from core_server.core.security import Keys
 from core_server.core.settings import Profile, Settings, get_settings
+from core_server.freqtrade.commands import FreqtradeMissing, freqtrade_executable
 from core_server.monitoring.router import liveness_router
 from core_server.monitoring.router import router as monitoring_router
+
+logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 OPENAPI_TAGS = [
@@ -40,8 +50,30 @@ OPENAPI_TAGS = [
 PROFILE_ROUTERS: dict[Profile, tuple[APIRouter, ...]] = {
     Profile.minimal: (auth_router, users_router, audit_router, monitoring_router),
 }
-PROFILE_ROUTERS[Profile.standard] = PROFILE_ROUTERS[Profile.minimal]
+PROFILE_ROUTERS[Profile.standard] = (*PROFILE_ROUTERS[Profile.minimal], bots_router)
 PROFILE_ROUTERS[Profile.full_featured] = PROFILE_ROUTERS[Profile.standard]
+TRADING_PROFILES = frozenset({Profile.standard, Profile.full_featured})
+
+
+def _bot_manager(
+    settings: Settings, database: Database, keys: Keys, policy: OutboundPolicy
+) -> BotManager:
+    try:
+        executable: Path | None = freqtrade_executable(settings)
+    except FreqtradeMissing as exc:
+        logger.warning("%s; bots cannot be started until it is", exc)
+        executable = None
+    runtime = LocalProcessRuntime(executable or Path("freqtrade"))
+    simulator_url = settings.resolved_simulator_url
+    return BotManager(
+        settings,
+        database,
+        keys,
+        runtime,
+        executable,
+        lambda exchange: exchange_block(exchange, simulator_url),
+        policy,
+    )
 
 
 def create_application(
@@ -55,15 +87,22 @@ def create_application(
     database = Database.from_settings(settings)
     keys = Keys(jwt_secret=settings.secret("JWT_SECRET"), secret_key=settings.secret("SECRET_KEY"))
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    policy = OutboundPolicy(settings.outbound_allowlist)
+    trading = settings.profile in TRADING_PROFILES
+    manager = _bot_manager(settings, database, keys, policy) if trading else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await init_database(settings)
         app.state.started_at = time.monotonic()
+        if manager is not None:
+            manager.start_supervisor()
         try:
             yield
         finally:
+            if manager is not None:
+                await manager.close()
             if redis is not None:
                 await redis.aclose()
             await database.dispose()
@@ -82,6 +121,8 @@ def create_application(
     app.state.database = database
     app.state.keys = keys
     app.state.redis = redis
+    app.state.outbound_policy = policy
+    app.state.bot_manager = manager
     app.state.started_at = time.monotonic()
 
     install_error_handlers(app)

@@ -78,7 +78,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 AfterRollback = Callable[[AsyncSession], Awaitable[None]]
+AfterCommit = Callable[[], None]
 _AFTER_ROLLBACK = "after_rollback"
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once this session's transaction has committed: work that must not happen
+    for a request that rolls back (starting a bot process, sending an event)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def on_rollback(session: AsyncSession, callback: AfterRollback) -> None:
@@ -127,7 +135,10 @@ class Database:
             try:
                 yield session
                 await session.commit()
+                for callback in session.info.pop(_AFTER_COMMIT, []):
+                    callback()
             except BaseException:
+                session.info.pop(_AFTER_COMMIT, None)
                 await session.rollback()
                 await self._after_rollback(session)
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -24,15 +25,24 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
+def _hash(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+def _verify(password: str, password_hash: str | None) -> bool:
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+# Argon2 is slow on purpose (~0.1 s); in a thread it does not stall every other request.
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    return await asyncio.to_thread(_verify, password, password_hash)
 
 
 def password_needs_rehash(password_hash: str) -> bool:

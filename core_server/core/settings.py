@@ -70,7 +70,32 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Hosts (CIDRs or names) the server may reach on a user's behalf besides public addresses;
+    # loopback is listed so a laptop can attach its own local bots.
+    outbound_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"]
+    )
+
+    # The market simulator: served by this process on SIMULATOR_PORT unless SIMULATOR_URL
+    # points at one that runs elsewhere (`multibot simulator`).
+    simulator_enabled: bool = True
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = Field(8100, ge=1, le=65535)
+    simulator_url: str | None = None
+    simulator_seed: int = 42
+    # Two dry-run bots on the simulator, created at first start so a newcomer sees a fleet.
+    demo_fleet: bool = True
     log_level: str = "INFO"
+
+    # The freqtrade executable; by default the one `make install` puts in .freqtrade/, else PATH.
+    freqtrade_bin: Path | None = None
+    # Managed bots listen on 127.0.0.1, each on its own port from this range.
+    bot_port_range_start: int = Field(18100, ge=1024, le=65000)
+    bot_port_range_end: int = Field(18999, ge=1024, le=65535)
+    bot_start_timeout_seconds: float = Field(90.0, gt=0)
+    bot_stop_timeout_seconds: float = Field(20.0, gt=0)
+    bot_restart_limit: int = Field(5, ge=0)
+    supervisor_interval_seconds: float = Field(2.0, gt=0)
     # Apply database migrations when the server starts (`multibot db upgrade` does it by hand).
     auto_migrate: bool = True
 
@@ -83,12 +108,18 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     grafana_admin_password: SecretStr | None = None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "outbound_allowlist", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @property
+    def resolved_simulator_url(self) -> str:
+        return (self.simulator_url or f"http://{self.simulator_host}:{self.simulator_port}").rstrip(
+            "/"
+        )
 
     @property
     def is_production(self) -> bool:

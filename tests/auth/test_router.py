@@ -86,6 +86,7 @@ async def test_register_refuses_weak_passwords(
         await client.post(REGISTER, json=registration("alice", password=password)), 422
     )
     assert reason in str(error["details"]["fields"]) + error["message"]
+    assert error["details"]["fields"][0]["field"] == "password"
 
 
 @pytest.mark.parametrize(
