@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
+# freqtrade lives in its own environment (DESIGN.md, decision 1), pinned by runtime/freqtrade.lock.
+FREQTRADE_ENV := .freqtrade
+FREQTRADE_STAMP := $(FREQTRADE_ENV)/.installed
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install run test test-fast lint format bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(FREQTRADE_STAMP)
 
 # Re-install only when the lock file or the project metadata changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -19,6 +22,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+
+$(FREQTRADE_STAMP): runtime/freqtrade.lock $(STAMP)
+	@test -x $(FREQTRADE_ENV)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(FREQTRADE_ENV)
+	$(UV) pip sync --quiet --python $(FREQTRADE_ENV)/bin/python --require-hashes runtime/freqtrade.lock
+	@touch $(FREQTRADE_STAMP)
 
 run: install
 	$(BIN)/multibot serve --host $(HOST) --port $(PORT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import uuid
@@ -79,6 +80,14 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         "rate_limit_authenticated": 100_000,
         "rate_limit_anonymous": 100_000,
         "redis_prefix": f"test-{uuid.uuid4().hex[:12]}",
+        # Bots of concurrent test runs (and of a `make run` on this machine) never share ports.
+        "bot_port_range_start": (port := random.randrange(20_000, 40_000, 200)),
+        "bot_port_range_end": port + 199,
+        "bot_start_timeout_seconds": 60.0,
+        "bot_stop_timeout_seconds": 15.0,
+        "supervisor_interval_seconds": 0.5,
+        "demo_fleet": False,
+        "simulator_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -134,9 +143,30 @@ async def _truncate_all(url: str) -> None:
     await database.dispose()
 
 
+@pytest.fixture(scope="session")
+def freqtrade_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """freqtrade's own user directory (with SampleStrategy), made once by the real
+    `freqtrade create-userdir`, and copied into each test's data directory."""
+    from core_server.core.settings import Settings as BaseSettings
+    from core_server.freqtrade.commands import freqtrade_executable
+    from core_server.freqtrade.strategies import ensure_templates
+
+    target = tmp_path_factory.mktemp("freqtrade-templates") / "templates"
+    executable = freqtrade_executable(BaseSettings(_env_file=None))  # type: ignore[call-arg]
+    asyncio.run(ensure_templates(executable, target))
+    return target
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return make_settings(tmp_path / "data", database_url)
+def data_dir(tmp_path: Path, freqtrade_templates: Path) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(freqtrade_templates, data / "freqtrade" / "templates")
+    return data
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return make_settings(data_dir, database_url)
 
 
 @pytest.fixture

@@ -126,7 +126,6 @@ def build_config(
             "CORS_origins": [],
             "username": bot.api_username,
         },
-        "telegram": {"enabled": False},
         "internals": {"process_throttle_secs": 5, "heartbeat_interval": 300},
         "db_url": f"sqlite:///{paths.database}",
         "user_data_dir": str(paths.user_data),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import update
@@ -228,22 +229,25 @@ async def update_bot(
     if "strategy_name" in changes:
         await _check_strategy(manager, changes["strategy_name"])
     secrets_given = {k: changes.pop(k) for k in ("exchange_key", "exchange_secret") if k in changes}
-    merged = {**{k: getattr(bot, k) for k in BotUpdate.model_fields if hasattr(bot, k)}, **changes}
-    view = _MergedBot(
-        **{k: merged[k] for k in ("pairs", "dry_run", "exchange", "stake_currency")},
+    # The bot as it would be after the update, for the rules that span several fields.
+    after = SimpleNamespace(
+        pairs=changes.get("pairs", bot.pairs),
+        dry_run=changes.get("dry_run", bot.dry_run),
+        exchange=bot.exchange,
+        stake_currency=bot.stake_currency,
         confirm_live_trading=body.confirm_live_trading,
         exchange_key=secrets_given.get("exchange_key") or bot.exchange_key,
         exchange_secret=secrets_given.get("exchange_secret") or bot.exchange_secret,
     )
     try:
-        check_pairs_and_live(view)
+        check_pairs_and_live(after)
     except ValueError as exc:
         raise InvalidInput(
             str(exc), details={"fields": [{"field": "body", "message": str(exc)}]}
         ) from exc
     for field, value in changes.items():
         setattr(bot, field, value)
-    if bot.kind == BotKind.managed:
+    if bot.kind == BotKind.managed and set(changes) - {"name", "description"}:
         await _check_with_freqtrade(manager, bot, bot.config)
     for field, secret in secrets_given.items():
         setattr(bot, field, manager.encrypt(bot.id, field, secret.get_secret_value()))
@@ -257,15 +261,6 @@ async def update_bot(
         details={"fields": sorted([*changes, *secrets_given])},
     )
     return to_read(bot)
-
-
-class _MergedBot:
-    """A bot's fields with an update applied, for the checks that span several fields."""
-
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
-        self.exchange_key = values.get("exchange_key")
-        self.exchange_secret = values.get("exchange_secret")
 
 
 async def delete_bot(
