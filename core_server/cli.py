@@ -121,6 +121,48 @@ def create_user(
         raise _fail(exc.message) from exc
 
 
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8100,
+    seed: Annotated[int, typer.Option(help="Seed of the random market.", min=0)] = 42,
+    pairs: Annotated[
+        str | None, typer.Option(help="Comma-separated pairs (default: 8 USDT and 2 BTC pairs).")
+    ] = None,
+    replay_dir: Annotated[
+        str | None, typer.Option(help="Directory of freqtrade OHLCV files to replay.")
+    ] = None,
+) -> None:
+    """Serve the market simulator: Binance's public spot API for offline freqtrade bots."""
+    import json
+
+    import uvicorn
+
+    from core_server.simulator import (
+        ReplayError,
+        SimulatorConfig,
+        ccxt_overrides,
+        create_simulator_app,
+    )
+
+    values: dict[str, object] = {"host": host, "port": port, "seed": seed}
+    if pairs is not None:
+        values["pairs"] = pairs
+    if replay_dir is not None:
+        values["replay_dir"] = replay_dir
+    try:
+        config = SimulatorConfig.model_validate(values)
+        application = create_simulator_app(config)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(problems) from exc
+    except ReplayError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"market simulator on {config.base_url}, seed {config.seed}")
+    typer.echo(f"freqtrade exchange config: {json.dumps(ccxt_overrides(config.base_url))}")
+    uvicorn.run(application, host=host, port=port)
+
+
 def main() -> None:
     app()
 

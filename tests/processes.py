@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -86,6 +87,12 @@ def server_env(data_dir: Path, **variables: str | os.PathLike[str]) -> dict[str,
         "DATA_DIR": data_dir,
         "REDIS_PREFIX": unique_prefix(),
         "LOG_LEVEL": "INFO",
+        # No demo bots and no embedded simulator unless a test asks: they would start real
+        # freqtrade processes in every test that only needs a server.
+        "DEMO_FLEET": "false",
+        "SIMULATOR_ENABLED": "false",
+        "BOT_PORT_RANGE_START": str(port := random.randrange(40_000, 60_000, 200)),
+        "BOT_PORT_RANGE_END": str(port + 199),
     }
     return clean_env(**{**defaults, **variables})
 

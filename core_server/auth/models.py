@@ -34,6 +34,11 @@ SCOPE_ROLE = {
 }
 
 
+# Accounts the system makes for itself (the demo fleet's owner). They never log in, and do not
+# count as "a user exists" when deciding whether the first registration is open.
+SYSTEM_USERNAMES = frozenset({"demo"})
+
+
 class User(TimestampMixin, Base):
     __tablename__ = "users"
     __table_args__ = (

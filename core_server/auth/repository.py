@@ -6,7 +6,14 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core_server.auth.models import ApiKey, AuthSession, RecoveryCode, RefreshToken, User
+from core_server.auth.models import (
+    SYSTEM_USERNAMES,
+    ApiKey,
+    AuthSession,
+    RecoveryCode,
+    RefreshToken,
+    User,
+)
 from core_server.auth.principal import Principal
 
 
@@ -14,8 +21,10 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def count(self) -> int:
-        return (await self.session.execute(select(func.count(User.id)))).scalar_one()
+    async def count_people(self) -> int:
+        """Users other than the system's own accounts."""
+        stmt = select(func.count(User.id)).where(User.username.not_in(SYSTEM_USERNAMES))
+        return (await self.session.execute(stmt)).scalar_one()
 
     async def get(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)

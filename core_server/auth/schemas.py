@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from core_server.auth.models import ApiKeyScope, Role
+from core_server.auth.models import SYSTEM_USERNAMES, ApiKeyScope, Role
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128
@@ -74,6 +74,12 @@ def _no_control_chars(value: str) -> str:
     return value
 
 
+def _not_reserved(username: str) -> str:
+    if username in SYSTEM_USERNAMES:
+        raise ValueError(f"'{username}' is reserved")
+    return username
+
+
 Username = Annotated[
     str,
     # Names are case-insensitive: "Alice" logs in as, and cannot coexist with, "alice".
@@ -84,6 +90,7 @@ Username = Annotated[
         max_length=50,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
     ),
+    AfterValidator(_not_reserved),
 ]
 NewPassword = Annotated[
     str,

@@ -85,7 +85,7 @@ async def _insert_user(session: AsyncSession, user: User) -> User:
 async def register(session: AsyncSession, ctx: AuthContext, body: RegisterRequest) -> UserRead:
     """Open when no user exists yet (that one becomes the administrator) or when
     ALLOW_REGISTRATION is on."""
-    first_user = await UserRepository(session).count() == 0
+    first_user = await UserRepository(session).count_people() == 0
     if not first_user and not ctx.settings.allow_registration:
         audit.record_failure(
             session, "auth.register", actor_name=body.username, outcome=audit.DENIED

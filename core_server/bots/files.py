@@ -107,14 +107,16 @@ def build_config(
         "force_entry_enable": True,
         "cancel_open_orders_on_exit": False,
         "unfilledtimeout": {"entry": 10, "exit": 10, "unit": "minutes"},
+        # Priced against the other side of the book, so dry-run orders fill at once as they would
+        # with a market order; a strategy that wants maker prices overrides entry_pricing.
         "entry_pricing": {
-            "price_side": "same",
+            "price_side": "other",
             "use_order_book": True,
             "order_book_top": 1,
             "price_last_balance": 0.0,
             "check_depth_of_market": {"enabled": False, "bids_to_ask_delta": 1},
         },
-        "exit_pricing": {"price_side": "same", "use_order_book": True, "order_book_top": 1},
+        "exit_pricing": {"price_side": "other", "use_order_book": True, "order_book_top": 1},
         "exchange": {**exchange_block, "pair_whitelist": list(bot.pairs), "pair_blacklist": []},
         "pairlists": [{"method": "StaticPairList"}],
         "api_server": {

@@ -510,6 +510,10 @@ class BotManager:
                 )
             self._wake.clear()
 
+    def wake(self) -> None:
+        """Run a supervision round now rather than at the next interval."""
+        self._wake.set()
+
     def start_supervisor(self) -> None:
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise_forever())
 

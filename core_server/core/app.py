@@ -17,6 +17,7 @@ from core_server.audit.router import router as audit_router
 from core_server.auth.authenticate import RateLimitIdentity
 from core_server.auth.router import router as auth_router
 from core_server.auth.router import users_router
+from core_server.bots.demo import ensure_demo_fleet
 from core_server.bots.exchanges import exchange_block
 from core_server.bots.manager import BotManager
 from core_server.bots.router import router as bots_router
@@ -31,6 +32,8 @@ from core_server.core.settings import Profile, Settings, get_settings
 from core_server.freqtrade.commands import FreqtradeMissing, freqtrade_executable
 from core_server.monitoring.router import liveness_router
 from core_server.monitoring.router import router as monitoring_router
+from core_server.simulator.config import SimulatorConfig
+from core_server.simulator.server import SimulatorServer
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +79,29 @@ def _bot_manager(
     )
 
 
+async def _start_simulator(settings: Settings) -> SimulatorServer | None:
+    """The embedded market simulator, unless SIMULATOR_URL names one elsewhere. When its port is
+    taken (a second server process on this machine), the one already there serves."""
+    if not settings.simulator_enabled or settings.simulator_url:
+        return None
+    extra = {"pairs": tuple(settings.simulator_pairs)} if settings.simulator_pairs else {}
+    config = SimulatorConfig(
+        seed=settings.simulator_seed,
+        host=settings.simulator_host,
+        port=settings.simulator_port,
+        replay_dir=settings.simulator_replay_dir,
+        **extra,
+    )
+    simulator = SimulatorServer(config)
+    try:
+        await simulator.start()
+    except OSError as exc:
+        logger.warning("simulator port %s is taken (%s); using the one there", config.port, exc)
+        return None
+    logger.info("market simulator listening on %s", simulator.base_url)
+    return simulator
+
+
 def create_application(
     profile: Profile | str | None = None, settings: Settings | None = None
 ) -> FastAPI:
@@ -96,13 +122,18 @@ def create_application(
         if settings.auto_migrate:
             await init_database(settings)
         app.state.started_at = time.monotonic()
+        simulator = await _start_simulator(settings) if trading else None
         if manager is not None:
             manager.start_supervisor()
+            if settings.demo_fleet:
+                await ensure_demo_fleet(database, manager)
         try:
             yield
         finally:
             if manager is not None:
                 await manager.close()
+            if simulator is not None:
+                await simulator.stop()
             if redis is not None:
                 await redis.aclose()
             await database.dispose()

@@ -28,3 +28,5 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Our access middleware logs each request with its id; uvicorn's own line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # One line per call to a bot would drown the log; failures surface through our own lines.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     simulator_port: int = Field(8100, ge=1, le=65535)
     simulator_url: str | None = None
     simulator_seed: int = 42
+    # Comma-separated pairs (default: the simulator's own list) and a folder of freqtrade OHLCV
+    # files to replay instead of the random model.
+    simulator_pairs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    simulator_replay_dir: Path | None = None
     # Two dry-run bots on the simulator, created at first start so a newcomer sees a fleet.
     demo_fleet: bool = True
     log_level: str = "INFO"
@@ -108,7 +112,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     grafana_admin_password: SecretStr | None = None
 
-    @field_validator("cors_origins", "outbound_allowlist", mode="before")
+    @field_validator("cors_origins", "outbound_allowlist", "simulator_pairs", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

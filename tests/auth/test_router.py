@@ -96,6 +96,7 @@ async def test_register_refuses_weak_passwords(
         ("username", "a" * 51),
         ("username", "bad name"),
         ("username", "nul\x00byte"),
+        ("username", "demo"),
         ("email", "not-an-email"),
         ("email", "a" * 95 + "@x.com"),
         ("full_name", "x" * 101),
