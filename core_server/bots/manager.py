@@ -89,6 +89,7 @@ class BotManager:
         self._wake = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._lock_file: IO[str] | None = None
+        self._templates_lock = asyncio.Lock()
 
     # --- secrets and clients -----------------------------------------------------------------
 
@@ -150,9 +151,10 @@ class BotManager:
         return BotPaths.of(self.data_dir, bot_id)
 
     async def catalogue(self) -> StrategyCatalogue:
-        templates = await ensure_templates(
-            self.executable, self.data_dir / "freqtrade" / "templates"
-        )
+        async with self._templates_lock:
+            templates = await ensure_templates(
+                self.executable, self.data_dir / "freqtrade" / "templates"
+            )
         library = self.data_dir / "strategies"
         library.mkdir(parents=True, exist_ok=True)
         return StrategyCatalogue([library, templates])
@@ -256,9 +258,9 @@ class BotManager:
                 if bot.api_port is None or not port_is_free(bot.api_port):
                     # Something else took the port since: move the bot rather than fail.
                     bot.api_port = await self.allocate_port(session, avoid=[bot.api_port or 0])
-                paths = await self.write_files(bot)
-                env = self.bot_secrets(bot).environment()
-            pid = await self.runtime.spawn(paths, env)
+            # Files are written outside the transaction: it must not hold the write lock.
+            paths = await self.write_files(bot)
+            pid = await self.runtime.spawn(paths, self.bot_secrets(bot).environment())
         except Exception as exc:
             logger.exception("bot %s could not be launched", bot_id)
             await self._fail(bot_id, None, f"could not start: {exc}", count_restart=False)

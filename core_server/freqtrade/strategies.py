@@ -4,7 +4,6 @@ freqtrade processes, never in the API process, so we read class names from the s
 from __future__ import annotations
 
 import ast
-import asyncio
 from pathlib import Path
 
 from core_server.freqtrade.commands import run_freqtrade
@@ -50,18 +49,14 @@ class StrategyCatalogue:
         return sorted(found)
 
 
-_template_lock = asyncio.Lock()
-
-
 async def ensure_templates(executable: Path, templates_dir: Path) -> Path:
     """freqtrade's own user directory with its SampleStrategy, made once by
-    `freqtrade create-userdir`; returns its strategies folder."""
+    `freqtrade create-userdir`; returns its strategies folder. Callers serialise calls."""
     strategies = templates_dir / "strategies"
-    async with _template_lock:
+    if not (strategies / "sample_strategy.py").exists():
+        result = await run_freqtrade(
+            executable, ["create-userdir", "--userdir", str(templates_dir)], limit_seconds=120
+        )
         if not (strategies / "sample_strategy.py").exists():
-            result = await run_freqtrade(
-                executable, ["create-userdir", "--userdir", str(templates_dir)], limit_seconds=120
-            )
-            if not (strategies / "sample_strategy.py").exists():
-                raise RuntimeError(f"freqtrade create-userdir failed: {result.output[-500:]}")
+            raise RuntimeError(f"freqtrade create-userdir failed: {result.output[-500:]}")
     return strategies

@@ -17,7 +17,7 @@ from core_server.core.app import create_application
 from core_server.core.settings import Settings
 from core_server.simulator.config import SimulatorConfig
 from core_server.simulator.server import SimulatorServer
-from tests.conftest import asgi_client, make_settings
+from tests.conftest import asgi_client, free_port, make_settings
 from tests.helpers import ActingUser, UserFactory, assert_error, assert_ok
 
 pytestmark = pytest.mark.freqtrade
@@ -204,3 +204,86 @@ async def test_a_bot_that_cannot_start_shows_why(fleet_app: FastAPI, data_dir: P
         assert_ok(await client.post(f"{BOTS}/{bot_id}/stop", headers=trader.headers), 202)
         stopped = await wait_status(client, trader, bot_id, "stopped", seconds=30)
         assert stopped["desired_state"] == "stopped"
+
+
+@pytest.fixture
+async def impatient_app(
+    data_dir: Path, sqlite_url: str, simulator: SimulatorServer
+) -> AsyncIterator[FastAPI]:
+    """Like fleet_app, with a short stop timeout so a hung bot meets SIGKILL quickly."""
+    settings = make_settings(
+        data_dir, sqlite_url, simulator_url=simulator.base_url, bot_stop_timeout_seconds=3.0
+    )
+    app = create_application(settings=settings)
+    async with app.router.lifespan_context(app):
+        yield app
+        await stop_all_bots(app, settings)
+
+
+async def test_a_hung_bot_is_killed_on_stop(impatient_app: FastAPI) -> None:
+    async with asgi_client(impatient_app) as client:
+        trader = await UserFactory(impatient_app, client).create()
+        body = {"name": "frozen", "pairs": ["BTC/USDT"], "stake_amount": 50}
+        bot_id = assert_ok(await client.post(BOTS, json=body, headers=trader.headers), 201)["id"]
+        await client.post(f"{BOTS}/{bot_id}/start", headers=trader.headers)
+        running = await wait_status(client, trader, bot_id, "running")
+        # A stopped process ignores SIGTERM until it is continued: it hangs on stop.
+        os.killpg(running["pid"], signal.SIGSTOP)
+        assert_ok(await client.post(f"{BOTS}/{bot_id}/stop", headers=trader.headers), 202)
+        stopped = await wait_status(client, trader, bot_id, "stopped", seconds=30)
+        assert stopped["pid"] is None and not process_alive(running["pid"])
+
+
+async def test_a_taken_port_moves_the_bot(fleet_app: FastAPI) -> None:
+    async with asgi_client(fleet_app) as client:
+        trader = await UserFactory(fleet_app, client).create()
+        body = {"name": "squatted", "pairs": ["BTC/USDT"], "stake_amount": 50}
+        bot = assert_ok(await client.post(BOTS, json=body, headers=trader.headers), 201)
+        squatter = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", bot["api_port"])
+        async with squatter:
+            await client.post(f"{BOTS}/{bot['id']}/start", headers=trader.headers)
+            running = await wait_status(client, trader, bot["id"], "running")
+        assert running["api_port"] != bot["api_port"]
+        assert_ok(await client.get(f"{BOTS}/{bot['id']}/status", headers=trader.headers))
+
+
+async def test_bots_ride_out_a_simulator_outage(data_dir: Path, sqlite_url: str) -> None:
+    """The exchange going away is not the bot going away: it stays running, its API answers,
+    and it trades again once the exchange is back."""
+    config = SimulatorConfig(port=free_port(), seed=11)
+    simulator = SimulatorServer(config)
+    await simulator.start()
+    settings = make_settings(data_dir, sqlite_url, simulator_url=simulator.base_url)
+    app = create_application(settings=settings)
+    try:
+        async with app.router.lifespan_context(app), asgi_client(app) as client:
+            trader = await UserFactory(app, client).create()
+            body = {"name": "weather", "pairs": ["BTC/USDT"], "stake_amount": 50}
+            bot_id = assert_ok(await client.post(BOTS, json=body, headers=trader.headers), 201)[
+                "id"
+            ]
+            await client.post(f"{BOTS}/{bot_id}/start", headers=trader.headers)
+            running = await wait_status(client, trader, bot_id, "running")
+
+            await simulator.stop()
+            await asyncio.sleep(8)  # a few of the bot's exchange calls fail meanwhile
+            during = await bot_state(client, trader, bot_id)
+            assert (during["status"], during["pid"]) == ("running", running["pid"])
+            assert_ok(await client.get(f"{BOTS}/{bot_id}/status", headers=trader.headers))
+
+            simulator = SimulatorServer(config)
+            await simulator.start()
+
+            async def trades_again() -> Any:
+                response = await client.post(
+                    f"{BOTS}/{bot_id}/forceenter",
+                    json={"pair": "BTC/USDT"},
+                    headers=trader.headers,
+                )
+                return response.json()["data"] if response.status_code == 200 else None
+
+            entered = await eventually(trades_again, seconds=60, what="trading after the outage")
+            assert entered["pair"] == "BTC/USDT"
+            await stop_all_bots(app, settings)
+    finally:
+        await simulator.stop()

@@ -107,15 +107,36 @@ def test_killed_server_adopts_its_running_bots(tmp_path: Path) -> None:
                     timeout=20,
                 )
                 assert profit.status_code == 200, profit.text
+            # Now the server and a bot die together: the bot comes back, the other is adopted.
+            victim, survivor = after
+            second.process.send_signal(signal.SIGKILL)
+            os.killpg(victim["pid"], signal.SIGKILL)
+            second.wait_exit(10)
+            wait_for(lambda: not process_alive(victim["pid"]), 10, "the bot dying")
+            third = pool.start(env, port=port)
+
+            def recovered() -> list[dict[str, Any]] | None:
+                items = {b["id"]: b for b in bots(third.base_url, token)}
+                back, kept = items[victim["id"]], items[survivor["id"]]
+                ok = (
+                    back["status"] == "running"
+                    and back["pid"] not in (None, victim["pid"])
+                    and kept["status"] == "running"
+                    and kept["pid"] == survivor["pid"]
+                )
+                return list(items.values()) if ok else None
+
+            after = wait_for(recovered, 120, "the dead bot restarted, the live one adopted")
+            pids = [b["pid"] for b in after]
             for bot in after:
                 stopped = httpx.post(
-                    f"{second.base_url}/api/v1/bots/{bot['id']}/stop",
+                    f"{third.base_url}/api/v1/bots/{bot['id']}/stop",
                     headers={"Authorization": f"Bearer {token}"},
                     timeout=20,
                 )
                 assert stopped.status_code == 202
             wait_for(
-                lambda: all(b["status"] == "stopped" for b in bots(second.base_url, token)),
+                lambda: all(b["status"] == "stopped" for b in bots(third.base_url, token)),
                 40,
                 "the bots stopping",
             )
