@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_server.activity import service as activity
 from core_server.bots.files import BotPaths, BotSecrets, build_config, write_config
 from core_server.bots.models import Bot, BotKind, BotStatus, DesiredState
 from core_server.bots.runtime import BotRuntime, log_tail, port_is_free
@@ -35,6 +36,7 @@ from core_server.core.settings import Settings
 from core_server.freqtrade.client import BotApiError, FreqtradeClient
 from core_server.freqtrade.commands import config_error, run_freqtrade
 from core_server.freqtrade.strategies import StrategyCatalogue, ensure_templates
+from core_server.realtime.bus import EventBus
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +71,10 @@ class BotManager:
         executable: Path | None,
         exchange_block: Any,
         policy: OutboundPolicy,
+        bus: EventBus,
     ) -> None:
         self.settings = settings
+        self.bus = bus
         self.database = database
         self.keys = keys
         self.runtime = runtime
@@ -90,6 +94,7 @@ class BotManager:
         self._supervisor: asyncio.Task[None] | None = None
         self._lock_file: IO[str] | None = None
         self._templates_lock = asyncio.Lock()
+        self.on_trade_forced: Any = None
 
     # --- secrets and clients -----------------------------------------------------------------
 
@@ -243,6 +248,20 @@ class BotManager:
             desired_state=DesiredState.stopped,
         )
 
+    async def _status_event(
+        self, session: AsyncSession, bot: Bot, status: BotStatus, detail: str | None = None
+    ) -> None:
+        summary = f"{bot.name} is {status.value}" + (f": {detail}" if detail else "")
+        await activity.record(
+            session,
+            self.bus,
+            type="bot.status",
+            summary=summary,
+            owner_id=bot.owner_id,
+            bot_id=bot.id,
+            payload={"status": status.value, "detail": detail},
+        )
+
     def spawn_task(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
@@ -298,9 +317,10 @@ class BotManager:
             with contextlib.suppress(BotApiError):
                 if (await client.ping()).status == "pong":
                     async with self.database.transaction() as session:
-                        await self._claim(
+                        if await self._claim(
                             session, bot_id, (BotStatus.starting,), status=BotStatus.running
-                        )
+                        ):
+                            await self._status_event(session, bot, BotStatus.running)
                     logger.info("bot %s is running (pid %s)", bot_id, pid)
                     return
             await asyncio.sleep(READY_POLL_SECONDS)
@@ -338,6 +358,7 @@ class BotManager:
             bot.next_restart_at = (
                 utcnow() + timedelta(seconds=backoff_seconds(restarts)) if retry else None
             )
+            await self._status_event(session, bot, BotStatus.error, reason)
         logger.warning("bot %s failed: %s", bot_id, reason)
         self._wake.set()
 
@@ -353,11 +374,18 @@ class BotManager:
                 pid, self.paths(bot_id), self.settings.bot_stop_timeout_seconds
             )
         async with self.database.transaction() as session:
-            await session.execute(
-                update(Bot)
-                .where(Bot.id == bot_id, Bot.status == BotStatus.stopping)
-                .values(status=BotStatus.stopped, pid=None, stopped_at=utcnow())
-            )
+            if (
+                await self._claim(
+                    session,
+                    bot_id,
+                    (BotStatus.stopping,),
+                    status=BotStatus.stopped,
+                    pid=None,
+                    stopped_at=utcnow(),
+                )
+                and (bot := await session.get(Bot, bot_id)) is not None
+            ):
+                await self._status_event(session, bot, BotStatus.stopped)
 
     async def restart(self, bot_id: int) -> None:
         await self.halt(bot_id)
@@ -376,6 +404,10 @@ class BotManager:
         self.forget(bot.id)
 
     # --- supervision -------------------------------------------------------------------------
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self._lock_file is not None
 
     def _become_supervisor(self) -> bool:
         """One supervisor per data directory, whichever server process locks it first."""
@@ -511,6 +543,11 @@ class BotManager:
                     self._wake.wait(), timeout=self.settings.supervisor_interval_seconds
                 )
             self._wake.clear()
+
+    def poke_collector(self, bot_id: int) -> None:
+        """Ask the collector (when this process runs it) to sync a bot now."""
+        if self.on_trade_forced is not None:
+            self.on_trade_forced(bot_id)
 
     def wake(self) -> None:
         """Run a supervision round now rather than at the next interval."""

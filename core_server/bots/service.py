@@ -435,6 +435,11 @@ async def bot_action(
     return result
 
 
+def _poke_collector(session: AsyncSession, manager: BotManager, bot_id: int) -> None:
+    """A trade we forced shows in the feed at once, not at the next poll."""
+    after_commit(session, lambda: manager.poke_collector(bot_id))
+
+
 async def forceenter(
     session: AsyncSession, principal: Principal, manager: BotManager, bot_id: int, body: ForceEnter
 ) -> FreqtradeModel:
@@ -447,6 +452,7 @@ async def forceenter(
         lambda client: client.forceenter(body),
         body.model_dump(exclude_none=True),
     )
+    _poke_collector(session, manager, bot_id)
     return result
 
 
@@ -462,4 +468,5 @@ async def forceexit(
         lambda client: client.forceexit(body),
         body.model_dump(exclude_none=True),
     )
+    _poke_collector(session, manager, bot_id)
     return result

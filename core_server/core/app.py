@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from core_server import __version__
+from core_server.activity.router import router as activity_router
+from core_server.analytics.router import router as analytics_router
 from core_server.audit.router import router as audit_router
 from core_server.auth.authenticate import RateLimitIdentity
 from core_server.auth.router import router as auth_router
@@ -22,6 +24,8 @@ from core_server.bots.exchanges import exchange_block
 from core_server.bots.manager import BotManager
 from core_server.bots.router import router as bots_router
 from core_server.bots.runtime import LocalProcessRuntime
+from core_server.collector.cache import LiveStateCache
+from core_server.collector.service import Collector
 from core_server.core.database import Database, init_database
 from core_server.core.errors import install_error_handlers
 from core_server.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -32,6 +36,10 @@ from core_server.core.settings import Profile, Settings, get_settings
 from core_server.freqtrade.commands import FreqtradeMissing, freqtrade_executable
 from core_server.monitoring.router import liveness_router
 from core_server.monitoring.router import router as monitoring_router
+from core_server.realtime.bus import EventBus, RedisEventBus
+from core_server.realtime.router import router as realtime_router
+from core_server.risk.engine import RiskEngine
+from core_server.risk.router import router as risk_router
 from core_server.simulator.config import SimulatorConfig
 from core_server.simulator.server import SimulatorServer
 
@@ -53,13 +61,20 @@ OPENAPI_TAGS = [
 PROFILE_ROUTERS: dict[Profile, tuple[APIRouter, ...]] = {
     Profile.minimal: (auth_router, users_router, audit_router, monitoring_router),
 }
-PROFILE_ROUTERS[Profile.standard] = (*PROFILE_ROUTERS[Profile.minimal], bots_router)
+PROFILE_ROUTERS[Profile.standard] = (
+    *PROFILE_ROUTERS[Profile.minimal],
+    bots_router,
+    activity_router,
+    analytics_router,
+    realtime_router,
+    risk_router,
+)
 PROFILE_ROUTERS[Profile.full_featured] = PROFILE_ROUTERS[Profile.standard]
 TRADING_PROFILES = frozenset({Profile.standard, Profile.full_featured})
 
 
 def _bot_manager(
-    settings: Settings, database: Database, keys: Keys, policy: OutboundPolicy
+    settings: Settings, database: Database, keys: Keys, policy: OutboundPolicy, bus: EventBus
 ) -> BotManager:
     try:
         executable: Path | None = freqtrade_executable(settings)
@@ -76,6 +91,7 @@ def _bot_manager(
         executable,
         lambda exchange: exchange_block(exchange, simulator_url),
         policy,
+        bus,
     )
 
 
@@ -115,7 +131,21 @@ def create_application(
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     policy = OutboundPolicy(settings.outbound_allowlist)
     trading = settings.profile in TRADING_PROFILES
-    manager = _bot_manager(settings, database, keys, policy) if trading else None
+    bus: EventBus = RedisEventBus(redis, settings.redis_prefix) if redis else EventBus()
+    cache = LiveStateCache(redis, settings.redis_prefix)
+    manager = _bot_manager(settings, database, keys, policy, bus) if trading else None
+    collector = (
+        Collector(
+            database,
+            manager,
+            bus,
+            cache,
+            interval=settings.collector_interval_seconds,
+            concurrency=settings.collector_concurrency,
+        )
+        if manager is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,15 +153,21 @@ def create_application(
             await init_database(settings)
         app.state.started_at = time.monotonic()
         simulator = await _start_simulator(settings) if trading else None
+        await bus.start()
         if manager is not None:
             manager.start_supervisor()
             if settings.demo_fleet:
                 await ensure_demo_fleet(database, manager)
+        if collector is not None:
+            collector.start()
         try:
             yield
         finally:
+            if collector is not None:
+                await collector.close()
             if manager is not None:
                 await manager.close()
+            await bus.close()
             if simulator is not None:
                 await simulator.stop()
             if redis is not None:
@@ -154,6 +190,14 @@ def create_application(
     app.state.redis = redis
     app.state.outbound_policy = policy
     app.state.bot_manager = manager
+    app.state.bus = bus
+    app.state.live_state = cache
+    app.state.collector = collector
+    if manager is not None and collector is not None:
+        manager.on_trade_forced = collector.poke
+        risk_engine = RiskEngine(database, manager, bus, cache)
+        collector.after_sync_hooks.append(risk_engine.after_sync)
+        app.state.risk_engine = risk_engine
     app.state.started_at = time.monotonic()
 
     install_error_handlers(app)

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     bot_stop_timeout_seconds: float = Field(20.0, gt=0)
     bot_restart_limit: int = Field(5, ge=0)
     supervisor_interval_seconds: float = Field(2.0, gt=0)
+    # How often each running bot's API is polled, and how many bots at once at most.
+    collector_interval_seconds: float = Field(5.0, gt=0)
+    collector_concurrency: int = Field(50, ge=1, le=1000)
     # Apply database migrations when the server starts (`multibot db upgrade` does it by hand).
     auto_migrate: bool = True
 

@@ -61,6 +61,10 @@ class FreqtradeClient:
         self._refresh_token: str | None = None
         self._login_lock = asyncio.Lock()
 
+    @property
+    def access_token(self) -> str | None:
+        return self._access_token
+
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
