@@ -130,7 +130,12 @@ class BotCollector:
         profit = await client.profit()
         balance = await client.balance()
         history: list[Trade] = []
-        if not self.synced_history or self.wake_reason_trades or self.rounds % 12 == 0:
+        if (
+            not self.synced_history
+            or self.wake_reason_trades
+            or self.rounds % 12 == 0
+            or await self._closed_since_last_sync(bot, open_trades)
+        ):
             history = await self._history(bot, client)
             self.synced_history = True
             self.wake_reason_trades = False
@@ -183,6 +188,21 @@ class BotCollector:
             )
         )
         await self.fleet.after_sync(bot)
+
+    async def _closed_since_last_sync(self, bot: Bot, open_trades: list[Trade]) -> bool:
+        """A trade we hold as open that the bot no longer lists as open has closed: read the
+        history now rather than at the next periodic read (the websocket may be down)."""
+        async with self.fleet.database.transaction() as session:
+            held_open = set(
+                (
+                    await session.execute(
+                        select(MirroredTrade.ft_trade_id).where(
+                            MirroredTrade.bot_id == bot.id, MirroredTrade.is_open
+                        )
+                    )
+                ).scalars()
+            )
+        return bool(held_open - {trade.trade_id for trade in open_trades})
 
     async def _history(self, bot: Bot, client: FreqtradeClient) -> list[Trade]:
         """Every trade since the newest ones we hold (all of them the first time): the gap a
