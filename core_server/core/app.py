@@ -165,6 +165,9 @@ def create_application(
         finally:
             if collector is not None:
                 await collector.close()
+            if getattr(app.state, "risk_engine", None) is not None:
+                # Alerts still being recorded finish before the database closes.
+                await app.state.risk_engine.close()
             if manager is not None:
                 await manager.close()
             await bus.close()

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core_server.core.database import Base, utcnow
@@ -41,6 +41,17 @@ class RiskRule(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When the rule last fired; it fires again only after the condition cleared.
     triggered_at: Mapped[datetime | None]
+    # A daily-loss rule over all of the owner's bots fires once per bot: the bots it fired for
+    # and that have not recovered yet. triggered_at is set while this is not empty.
+    triggered_bot_ids: Mapped[list[int]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # fleet_max_drawdown: the highest fleet equity seen since the rule was created or changed
+    # (lowered by the last equity of a bot that leaves the fleet, raised by one that joins).
+    peak_equity: Mapped[Decimal | None] = mapped_column(Numeric(28, 10))
+    # Grows with every change through the API: the engine's writes are conditional on the
+    # version it evaluated, so a rule changed meanwhile is never fired or re-armed on stale terms.
+    version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
 
 
 class Alert(Base):
