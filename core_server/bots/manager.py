@@ -95,6 +95,8 @@ class BotManager:
         self._lock_file: IO[str] | None = None
         self._templates_lock = asyncio.Lock()
         self.on_trade_forced: Any = None
+        # Called with a bot id when a bot turns running (the risk engine re-applies pauses).
+        self.on_running: Any = None
 
     # --- secrets and clients -----------------------------------------------------------------
 
@@ -321,6 +323,8 @@ class BotManager:
                             session, bot_id, (BotStatus.starting,), status=BotStatus.running
                         ):
                             await self._status_event(session, bot, BotStatus.running)
+                    if self.on_running is not None:
+                        self.spawn_task(self.on_running(bot_id))
                     logger.info("bot %s is running (pid %s)", bot_id, pid)
                     return
             await asyncio.sleep(READY_POLL_SECONDS)

@@ -200,6 +200,7 @@ def create_application(
         manager.on_trade_forced = collector.poke
         risk_engine = RiskEngine(database, manager, bus, cache)
         collector.after_sync_hooks.append(risk_engine.after_sync)
+        manager.on_running = risk_engine.bot_running
         app.state.risk_engine = risk_engine
     app.state.started_at = time.monotonic()
 

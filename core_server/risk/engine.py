@@ -40,9 +40,9 @@ all the owner's running bots; daily loss: that bot; exposure: the running bots t
 asset or hold it); open trades are still managed. stop_bots (fleet rules only): managed bots are
 stopped the way a user's stop does (claim, then the manager ends the process); external bots get
 freqtrade's stop. An action that fails (a bot unreachable) is recorded in the alert's details;
-nothing here ever raises into the collector. Entries stopped this way stay stopped until the bot
-is started again; a bot started after the rule fired is not stopped again unless the rule fires
-again.
+nothing here ever raises into the collector. freqtrade forgets a stopentry when its process
+restarts, so a bot that turns running while a stop-entries rule covering it is still triggered
+is paused again (`bot_running`, called by the bot manager).
 
 Cost
 ----
@@ -68,6 +68,7 @@ from datetime import time as clock
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_server.activity import service as activity
@@ -698,6 +699,35 @@ class RiskEngine:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
+    async def bot_running(self, bot_id: int) -> None:
+        """A bot just turned running: if a stop-entries rule that covers it is still triggered,
+        its entries stop again (freqtrade forgets a stopentry when its process restarts)."""
+        async with self.database.transaction() as session:
+            bot = await session.get(Bot, bot_id)
+            if bot is None:
+                return
+            rules = (
+                (
+                    await session.execute(
+                        select(RiskRule).where(
+                            RiskRule.owner_id == bot.owner_id,
+                            RiskRule.enabled,
+                            RiskRule.action == RuleAction.stop_entries,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        covering = [rule for rule in rules if _still_pauses(rule, bot)]
+        if not covering:
+            return
+        try:
+            await asyncio.wait_for(self.manager.client(bot).stopentry(), ACTION_TIMEOUT_SECONDS)
+            logger.info("bot %s paused again by risk rule(s) %s", bot.id, [r.id for r in covering])
+        except Exception:
+            logger.warning("could not pause bot %s again for its triggered rules", bot.id)
+
     async def settle(self) -> None:
         """Wait until every action and record under way has finished."""
         while self._tasks:
@@ -708,3 +738,16 @@ class RiskEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _still_pauses(rule: RiskRule, bot: Bot) -> bool:
+    """Whether a triggered stop-entries rule keeps this bot from entering."""
+    if rule.kind == RuleKind.bot_daily_loss:
+        return bot.id in (rule.triggered_bot_ids or []) or (
+            rule.bot_id == bot.id and rule.triggered_at is not None
+        )
+    if rule.triggered_at is None:
+        return False
+    if rule.kind == RuleKind.asset_max_exposure:
+        return _trades_asset(bot, rule.asset or "")
+    return True

@@ -79,3 +79,16 @@ async def test_exposure_over_the_limit_stops_entries(fleet_app: FastAPI) -> None
 
         shown = assert_ok(await client.get(f"/api/v1/risk/rules/{rule['id']}", headers=headers))
         assert shown["triggered_at"] is not None
+
+        # A restart would make freqtrade forget the pause; the still-triggered rule re-applies it.
+        assert_ok(await client.post(f"{BOTS}/{bot_id}/restart", headers=headers), 202)
+        await wait_status(client, trader, bot_id, "running")
+
+        async def paused_again() -> bool:
+            async with fleet_app.state.database.transaction() as session:
+                restarted = await session.get(Bot, bot_id)
+            assert restarted is not None
+            shown_config = await fleet_app.state.bot_manager.client(restarted).show_config()
+            return shown_config.state == "paused"
+
+        await eventually(paused_again, seconds=30, what="the pause re-applied after a restart")
