@@ -17,6 +17,8 @@ from typing import Any
 
 from core_server.bots.models import Bot
 
+# freqtrade's own default: the share of the wallet a bot may stake. Analytics divides by it.
+TRADABLE_BALANCE_RATIO = 0.99
 USER_DATA_FOLDERS = ("strategies", "data", "logs", "backtest_results", "hyperopt_results")
 
 
@@ -98,7 +100,7 @@ def build_config(
         "max_open_trades": bot.max_open_trades,
         "stake_currency": bot.stake_currency,
         "stake_amount": float(bot.stake_amount),
-        "tradable_balance_ratio": 0.99,
+        "tradable_balance_ratio": TRADABLE_BALANCE_RATIO,
         "dry_run": bot.dry_run,
         "dry_run_wallet": float(bot.dry_run_wallet),
         "timeframe": bot.timeframe,

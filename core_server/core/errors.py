@@ -126,7 +126,7 @@ def error_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any
     return out
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     fields = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
@@ -151,7 +151,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = _field_errors(exc)
+        fields = field_errors(exc)
         if any(field["type"] == "json_invalid" for field in fields):
             return error_response(
                 422, "INVALID_JSON", "The request body is not valid JSON.", {"fields": fields}

@@ -177,7 +177,10 @@ async def test_entries_are_refreshed_while_open_and_expire_when_their_process_di
 ) -> None:
     monkeypatch.setattr(registry_module, "REFRESH_SECONDS", 0.2)
     monkeypatch.setattr(registry_module, "ENTRY_TTL_SECONDS", 1.0)
-    settings = make_settings(tmp_path / "data", sqlite_url, redis_url=REDIS_URL)
+    # No rate limiter: its Redis storage is never closed at shutdown (a ResourceWarning here).
+    settings = make_settings(
+        tmp_path / "data", sqlite_url, redis_url=REDIS_URL, rate_limit_enabled=False
+    )
     async with live_server(create_application(settings=settings)) as live:
         alice = await live.users.create()
         mine = await live.connect(alice.access_token)
