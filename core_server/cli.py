@@ -50,6 +50,8 @@ def serve(
         log_config=None,
         proxy_headers=True,
         reload=reload,
+        # Our WebSocket refuses client messages over 16 KiB; uvicorn need not buffer 16 MiB.
+        ws_max_size=65536,
     )
 
 
