@@ -119,6 +119,17 @@ def build_config(
             "check_depth_of_market": {"enabled": False, "bids_to_ask_delta": 1},
         },
         "exit_pricing": {"price_side": "other", "use_order_book": True, "order_book_top": 1},
+        # Strategy orders stay limit orders; a trade forced through the API is meant to happen
+        # now, so it goes at market (a dry-run limit order can rest unfilled if the price moves).
+        "order_types": {
+            "entry": "limit",
+            "exit": "limit",
+            "emergency_exit": "market",
+            "force_entry": "market",
+            "force_exit": "market",
+            "stoploss": "market",
+            "stoploss_on_exchange": False,
+        },
         "exchange": {**exchange_block, "pair_whitelist": list(bot.pairs), "pair_blacklist": []},
         "pairlists": [{"method": "StaticPairList"}],
         "api_server": {
