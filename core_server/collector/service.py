@@ -86,11 +86,17 @@ class BotCollector:
     async def run(self) -> None:
         listener = asyncio.get_running_loop().create_task(self._listen())
         try:
+            loop = asyncio.get_running_loop()
             while True:
+                started = loop.time()
                 await self._sync_round()
-                delay = self.fleet.interval * (2 ** min(self.failures, 6))
+                # A fixed rate, not a fixed pause: a bot's state is never older than the interval
+                # plus one sync, however long the sync took.
+                delay = self.fleet.interval * (2 ** min(self.failures, 6)) - (loop.time() - started)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), min(delay, MAX_BACKOFF_SECONDS))
+                    await asyncio.wait_for(
+                        self.wake.wait(), max(0.0, min(delay, MAX_BACKOFF_SECONDS))
+                    )
                 self.wake.clear()
         finally:
             listener.cancel()
