@@ -20,7 +20,9 @@ as a real fleet has, so our server keeps one connection pool entry and one webso
 
 A control API on `--control-port` serves `GET /control/bots` (index, api_url, username, password
 of every bot), `GET /control/sent?since=<unix s>` (the trade messages sent) and
-`GET /control/stats` (requests served per path, websocket connections, CPU).
+`GET /control/stats` (requests served per path, websocket connections, CPU), and
+`GET /control/misbehave?bot=<index>&mode=garbage|hang|flap|normal` makes one bot answer with
+non-JSON, never answer, or close its websocket every second (the collector's fault tests).
 
     .venv/bin/python benchmarks/standin_bots.py --bots 1000 --control-port 18999
 """
@@ -68,6 +70,7 @@ STAKE = 100.0
 FEE = 0.001
 ACCESS_MINUTES = 15
 MAX_TRADES_PAGE = 500
+MODES = ("normal", "garbage", "hang", "flap")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -152,6 +155,9 @@ class StandinBot:
         self.status_times: list[float] = []  # when our server asked for /status (one a sync)
         self.started_at = time.time()
         self.api_url = ""
+        # How the bot misbehaves, set through the control API: "normal", "garbage" (answers
+        # that are not JSON), "hang" (never answers) or "flap" (closes its websocket after 1 s).
+        self.mode = "normal"
 
     # --- market and tokens -------------------------------------------------------------------
 
@@ -559,6 +565,11 @@ class Fleet:
             return
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)  # a real bot's own work, without the CPU
+        if bot.mode == "hang":
+            await asyncio.sleep(3600)
+        if bot.mode == "garbage":
+            await respond_raw(send, 200, b"<html><body>502 Bad Gateway</body></html>")
+            return
         if path == "/api/v1/status":
             bot.status_times.append(now)
             body: Any = bot.status(now)
@@ -615,14 +626,26 @@ class Fleet:
 
         reading = asyncio.ensure_future(reader())
         writing = asyncio.ensure_future(writer())
+        flap = asyncio.ensure_future(self.flap_after_a_second(bot))
+        tasks = {reading, writing, flap}
         try:
-            await asyncio.wait({reading, writing}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if flap in done:
+                await send({"type": "websocket.close", "code": 1011})
         finally:
-            for task in (reading, writing):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(reading, writing, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             bot.connections.discard(connection)
             self.ws_open -= 1
+
+    @staticmethod
+    async def flap_after_a_second(bot: StandinBot) -> None:
+        """Returns once the bot has been flapping for a second: its websocket is then closed."""
+        while True:
+            await asyncio.sleep(1.0)
+            if bot.mode == "flap":
+                return
 
     async def control(self, scope: Scope, path: str, send: Send) -> None:
         if scope["type"] != "http":
@@ -662,6 +685,14 @@ class Fleet:
                 "mean_syncs": sum(counts) / len(counts) if counts else None,
                 "histogram": dict(Counter(counts)),
             }
+        elif path == "/control/misbehave":
+            index = int(query.get("bot", ["0"])[0])
+            mode = query.get("mode", ["normal"])[0]
+            if mode not in MODES or not 0 <= index < len(self.bots):
+                await respond(send, 422, {"detail": f"modes: {', '.join(MODES)}"})
+                return
+            self.bots[index].mode = mode
+            body = {"bot": index, "mode": mode}
         elif path == "/control/stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
             body = {
@@ -679,7 +710,10 @@ class Fleet:
 
 
 async def respond(send: Send, status: int, body: Any) -> None:
-    payload = json_bytes(body)
+    await respond_raw(send, status, json_bytes(body))
+
+
+async def respond_raw(send: Send, status: int, payload: bytes) -> None:
     await send(
         {
             "type": "http.response.start",

@@ -43,6 +43,7 @@ def serve(
         application = create_application(profile, settings)
     except (InsecureSettingsError, ValueError) as exc:
         raise _fail(str(exc)) from exc
+    application.state.freeze_gc_after_startup = True
     uvicorn.run(
         application,
         host=host,
@@ -52,6 +53,9 @@ def serve(
         reload=reload,
         # Our WebSocket refuses client messages over 16 KiB; uvicorn need not buffer 16 MiB.
         ws_max_size=65536,
+        # Our events are small JSON frames sent to many clients: compressing each one for each
+        # client cost 45 % of the fan-out's CPU at 200 clients, for little saved.
+        ws_per_message_deflate=False,
     )
 
 

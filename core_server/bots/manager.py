@@ -39,6 +39,8 @@ from core_server.freqtrade.strategies import StrategyCatalogue, ensure_templates
 from core_server.realtime.bus import EventBus
 
 logger = logging.getLogger(__name__)
+# Connections kept to the fleet's bots (both kinds), at most.
+BOT_CONNECTIONS = 2000
 
 MAX_BACKOFF_SECONDS = 120.0
 READY_POLL_SECONDS = 0.5
@@ -83,9 +85,18 @@ class BotManager:
         self.exchange_block = exchange_block
         self.data_dir = settings.data_dir.resolve()
         timeout = httpx.Timeout(10.0, connect=3.0)
-        self._http = httpx.AsyncClient(timeout=timeout)
+        # One kept-alive connection per bot, not httpx's default of 20 for the whole fleet: the
+        # collector calls every bot every few seconds, and a new connection per call costs more
+        # than the call.
+        limits = httpx.Limits(
+            max_connections=BOT_CONNECTIONS, max_keepalive_connections=BOT_CONNECTIONS
+        )
+        self._http = httpx.AsyncClient(timeout=timeout, limits=limits)
         # External bots are reached only through the outbound policy, checked per connection.
-        self.guarded_http = httpx.AsyncClient(timeout=timeout, transport=GuardedTransport(policy))
+        self.guarded_http = httpx.AsyncClient(
+            timeout=timeout,
+            transport=GuardedTransport(policy, httpx.AsyncHTTPTransport(limits=limits)),
+        )
         self._clients: dict[int, tuple[tuple[str, str, str], FreqtradeClient]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Bots whose start-up this process is waiting on.

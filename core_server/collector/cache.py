@@ -1,5 +1,11 @@
 """The latest state of every bot: in Redis when configured (shared by all server processes,
-expiring after the seed's 60 s for bot status), in memory otherwise."""
+expiring after the seed's 60 s for bot status), in memory otherwise.
+
+The process that collects a bot holds its state in memory as well and reads it from there: it
+wrote what Redis has, so at 1,000 bots an analytics request costs no `MGET` and no JSON parsing
+in that process. Other processes read Redis, and parse a bot's JSON again only when it changed.
+`release` ends that when collection of a bot moves away (or stops), so a stale local copy never
+hides a fresher one in Redis."""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ class LiveStateCache:
         self.redis = redis
         self.prefix = prefix
         self._local: dict[int, tuple[float, BotLiveState]] = {}
+        # The last JSON read from Redis for a bot, and what it parsed to.
+        self._parsed: dict[int, tuple[bytes, BotLiveState]] = {}
 
     def _key(self, bot_id: int) -> str:
         return f"{self.prefix}:bot-state:{bot_id}"
@@ -37,27 +45,44 @@ class LiveStateCache:
                 logger.warning("Redis unavailable; bot state kept in this process only")
 
     async def get_many(self, bot_ids: Iterable[int]) -> dict[int, BotLiveState]:
-        ids = list(bot_ids)
         found: dict[int, BotLiveState] = {}
-        if self.redis is not None and ids:
-            try:
-                values = await self.redis.mget([self._key(i) for i in ids])
-                for value in values:
-                    if value:
-                        state = BotLiveState.model_validate_json(value)
-                        found[state.bot_id] = state
-                return found
-            except (RedisError, OSError):
-                logger.warning("Redis unavailable; reading this process's bot states")
         now = time.monotonic()
-        for bot_id in ids:
+        missing: list[int] = []
+        for bot_id in bot_ids:
             entry = self._local.get(bot_id)
-            if entry and entry[0] > now:
+            if entry is not None and entry[0] > now:
                 found[bot_id] = entry[1]
+            else:
+                missing.append(bot_id)
+        if self.redis is None or not missing:
+            return found
+        try:
+            values = await self.redis.mget([self._key(i) for i in missing])
+        except (RedisError, OSError):
+            logger.warning("Redis unavailable; reading this process's bot states only")
+            return found
+        for bot_id, value in zip(missing, values, strict=True):
+            if not value:
+                self._parsed.pop(bot_id, None)
+                continue
+            raw = value if isinstance(value, bytes) else str(value).encode()
+            known = self._parsed.get(bot_id)
+            if known is not None and known[0] == raw:
+                found[bot_id] = known[1]
+                continue
+            state = BotLiveState.model_validate_json(raw)
+            self._parsed[bot_id] = (raw, state)
+            found[bot_id] = state
         return found
+
+    def release(self, bot_id: int) -> None:
+        """This process no longer collects the bot: read its state from Redis from now on."""
+        if self.redis is not None:
+            self._local.pop(bot_id, None)
 
     async def forget(self, bot_id: int) -> None:
         self._local.pop(bot_id, None)
+        self._parsed.pop(bot_id, None)
         if self.redis is not None:
             try:
                 await self.redis.delete(self._key(bot_id))

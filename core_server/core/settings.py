@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # How often each running bot's API is polled, and how many bots at once at most.
     collector_interval_seconds: float = Field(5.0, gt=0)
     collector_concurrency: int = Field(50, ge=1, le=1000)
+    # A bot round that takes longer counts as a failure (the bot hangs); failures back off.
+    collector_sync_timeout_seconds: float = Field(15.0, gt=0, le=300)
     # Apply database migrations when the server starts (`multibot db upgrade` does it by hand).
     auto_migrate: bool = True
 

@@ -86,8 +86,12 @@ class FreqtradeClient:
         except httpx.HTTPError as exc:
             raise BotApiError("unreachable", f"cannot reach the bot: {type(exc).__name__}") from exc
 
-    async def _login(self) -> None:
+    async def _login(self, stale: str | None = None) -> None:
+        """Get a fresh access token, unless another task got one while we waited for the lock
+        (the collector's sync and its websocket listener often find the token expired at once)."""
         async with self._login_lock:
+            if self._access_token is not None and self._access_token != stale:
+                return
             if self._refresh_token is not None:
                 response = await self._send(
                     "POST",
@@ -114,8 +118,8 @@ class FreqtradeClient:
             method, path, headers={"Authorization": f"Bearer {self._access_token}"}, **kwargs
         )
         if response.status_code == 401:
-            self._access_token = None
-            await self._login()
+            stale, self._access_token = self._access_token, None
+            await self._login(stale)
             response = await self._send(
                 method, path, headers={"Authorization": f"Bearer {self._access_token}"}, **kwargs
             )
