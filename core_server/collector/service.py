@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,6 +49,8 @@ WALLET_EVERY_ROUNDS = 6
 # The history at least every 12th round: a trade that opened and closed between two rounds.
 HISTORY_EVERY_ROUNDS = 12
 SNAPSHOT_SECONDS = 60.0
+# How far an attached bot's clock may run behind ours without its first trades going unreported.
+CLOCK_SKEW = timedelta(minutes=1)
 MAX_BACKOFF_SECONDS = 60.0
 UNHEALTHY_AFTER_FAILURES = 3
 # A message websocket that stays up this long is sound; one that closes sooner, again and again,
@@ -456,6 +458,7 @@ class Collector:
             ).scalars()
         }
         closed = 0
+        known_since = bot.created_at - CLOCK_SKEW
         for trade_id, trade in latest.items():
             row = existing.get(trade_id)
             was_open = row.is_open if row is not None else None
@@ -463,11 +466,15 @@ class Collector:
                 row = MirroredTrade(bot_id=bot.id, owner_id=bot.owner_id, ft_trade_id=trade_id)
                 session.add(row)
             _apply(row, trade, bot)
-            if was_open is None and row.is_open:
+            # The feed tells what happened since we knew the bot: a trade from before that is
+            # history, not news. A trade that opened and closed while we were not looking (a
+            # restart of ours) gets both its events, late, rather than none.
+            if was_open is None and row.open_date >= known_since:
                 await self._trade_event(session, bot, row, "trade.entry")
-            elif (was_open is None or was_open) and not row.is_open:
+            if (was_open is None or was_open) and not row.is_open:
                 closed += 1
-                await self._trade_event(session, bot, row, "trade.exit")
+                if row.close_date is None or row.close_date >= known_since:
+                    await self._trade_event(session, bot, row, "trade.exit")
         return closed
 
     async def _trade_event(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +28,15 @@ STANDINS = Path(__file__).resolve().parents[2] / "benchmarks" / "standin_bots.py
 INTERVAL = 1.0
 
 
-@pytest.fixture
-def standins() -> Iterator[str]:
-    """Four stand-in bots in their own process; yields the control API's base URL."""
+@contextmanager
+def start_standins(*, bots: int, trade_period: float) -> Iterator[str]:
+    """Stand-in bots in their own process; yields the control API's base URL."""
     control = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own script
-        [
-            sys.executable,
-            str(STANDINS),
-            "--bots",
-            "4",
-            "--control-port",
-            str(control),
-            "--trade-period",
-            "0",
-            "--history",
-            "3",
-            "--loop",
-            "asyncio",
-        ],
+        [sys.executable, str(STANDINS), "--bots", str(bots), "--control-port", str(control)]
+        + ["--trade-period", str(trade_period), "--history", "3", "--loop", "asyncio"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{control}"
     try:
@@ -59,12 +48,18 @@ def standins() -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"stand-ins did not start: {process.stderr!r}")
+                raise RuntimeError(f"the stand-in bots did not start (exit {process.poll()})")
             time.sleep(0.2)
         yield base
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+def standins() -> Iterator[str]:
+    with start_standins(bots=4, trade_period=0) as control:
+        yield control
 
 
 @pytest.fixture
