@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -23,6 +24,9 @@ from core_server.core.database import Database, upgrade_schema
 from core_server.core.settings import Environment, Settings
 from core_server.models import Base
 from tests.helpers import UserFactory
+
+if TYPE_CHECKING:  # tests.processes imports this module
+    from tests.processes import PrivateRedis
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -206,3 +210,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, which the test may kill and start again."""
+    from tests.processes import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from types import TracebackType
 from typing import IO
 
 import httpx
+import redis
 
 from core_server.core.settings import Settings
 from tests.conftest import free_port
@@ -297,3 +299,41 @@ def running_server(
     """One healthy `multibot serve` for the length of a with-block."""
     with ServerPool(work_dir) as pool:
         yield pool.start(env, port=port, extra_args=extra_args, timeout=timeout)
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on its own port, that can die and come back."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = shutil.which("redis-server")
+        assert executable is not None, "redis-server is not installed"
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed command
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                    return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None

@@ -4,7 +4,9 @@ Without Redis, events fan out inside the process. With REDIS_URL, every process 
 one Redis channel and relays what arrives there to its own subscribers, so a client connected
 to any process receives every bot's events. Subscribers have bounded queues: a client that
 does not keep up loses the oldest events (and can fetch them again from the feed by id)
-rather than slowing the rest.
+rather than slowing the rest. When a process loses the Redis channel for a while, each of its
+subscribers is told so (a `None` in its queue): events may have passed it by, and the database
+has them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,24 +28,21 @@ QUEUE_SIZE = 1000
 class Subscription:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
-        self.queue: asyncio.Queue[EventRead] = asyncio.Queue(QUEUE_SIZE)
+        # An event, or None: events may have been missed (the bus lost Redis for a while).
+        self.queue: asyncio.Queue[EventRead | None] = asyncio.Queue(QUEUE_SIZE)
         self.dropped = 0
 
-    def offer(self, event: EventRead) -> None:
+    def offer(self, event: EventRead | None) -> None:
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
         self.queue.put_nowait(event)
 
-    async def get(self) -> EventRead:
+    async def get(self) -> EventRead | None:
         return await self.queue.get()
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
-
-    async def __aiter__(self) -> AsyncIterator[EventRead]:
-        while True:
-            yield await self.queue.get()
 
 
 class EventBus:
@@ -66,7 +64,7 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def deliver(self, event: EventRead) -> None:
+    def deliver(self, event: EventRead | None) -> None:
         for subscription in list(self._subscribers):
             subscription.offer(event)
 
@@ -109,17 +107,24 @@ class RedisEventBus(EventBus):
     async def _listen(self) -> None:
         """Relay the channel to local subscribers, reconnecting after a Redis outage."""
         delay = 0.5
+        lost = False
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     delay = 0.5
+                    if lost:
+                        # Other processes' events of the outage never reached us.
+                        logger.info("Redis event channel back; subscribers catch up")
+                        self.deliver(None)
+                        lost = False
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self.deliver(EventRead.model_validate_json(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
+                lost = True
                 logger.warning("lost the Redis event channel; retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

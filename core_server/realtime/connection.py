@@ -63,6 +63,9 @@ MESSAGE_BURST = 20
 MESSAGE_RATE = 2.0
 # Ids sent on this connection, remembered so a replay never repeats what the stream delivered.
 DELIVERED_MEMORY = 10_000
+# After a Redis outage, replay from this many ids before the newest one sent: concurrent
+# transactions commit their events out of id order. Those already sent are skipped.
+GAP_LOOK_BACK = 200
 
 
 class CloseConnection(Exception):
@@ -206,6 +209,8 @@ class Connection:
         # Where this client is sure to be complete up to: the newest id when it connected,
         # then the newest id it was sent.
         self._cursor = 0
+        # The oldest id this client asked to hear about after (a gap's replay stays above it).
+        self._floor = 0
         self._dropped_seen = 0
         self._delivered: deque[int] = deque()
         self._delivered_ids: set[int] = set()
@@ -243,7 +248,7 @@ class Connection:
         try:
             await self.websocket.accept(subprotocol=subprotocol)
             newest = await service.newest_event_id(self.database)
-            self._cursor = newest or 0
+            self._cursor = self._floor = newest or 0
             await self._send(
                 Welcome(
                     connection_id=self.id,
@@ -343,6 +348,11 @@ class Connection:
         assert self._subscription is not None  # noqa: S101 - set in run()
         while True:
             event = await self._subscription.get()
+            if event is None:
+                # The bus lost Redis for a while: fetch what passed us by from the database,
+                # looking back a little for events that committed out of id order.
+                await self.replay(max(self._floor, self._cursor - GAP_LOOK_BACK))
+                continue
             async with self._lock:
                 dropped = self._subscription.dropped
                 if dropped > self._dropped_seen:
@@ -437,6 +447,7 @@ class Connection:
         """Send the visible events after `after_id` from the database, oldest first, skipping
         any this connection already sent; live events wait in the queue meanwhile, and those
         the replay included are skipped when their turn comes."""
+        self._floor = min(self._floor, after_id)
         async with self._lock:
             missed = await service.missed_events(
                 self.database, self.principal, after_id, REPLAY_PAGE

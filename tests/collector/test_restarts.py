@@ -7,10 +7,6 @@ away. The bots are stand-ins trading every few seconds (see test_faults.py)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,58 +26,11 @@ from core_server.core.settings import Settings
 from core_server.freqtrade.client import FreqtradeClient
 from tests.bots.test_lifecycle import eventually
 from tests.collector.test_faults import start_standins
-from tests.conftest import asgi_client, free_port, make_settings
+from tests.conftest import asgi_client, make_settings
 from tests.helpers import UserFactory, assert_ok
+from tests.processes import PrivateRedis
 
 pytestmark = pytest.mark.redis
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, on its own port, that can die and come back."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        executable = shutil.which("redis-server")
-        assert executable is not None, "redis-server is not installed"
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed command
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
-                    return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture
