@@ -49,6 +49,7 @@ WALLET_EVERY_ROUNDS = 6
 # The history at least every 12th round: a trade that opened and closed between two rounds.
 HISTORY_EVERY_ROUNDS = 12
 SNAPSHOT_SECONDS = 60.0
+DB_SLOTS = 8
 # How far an attached bot's clock may run behind ours without its first trades going unreported.
 CLOCK_SKEW = timedelta(minutes=1)
 MAX_BACKOFF_SECONDS = 60.0
@@ -256,7 +257,7 @@ class BotCollector:
             ):
                 changed[trade.trade_id] = trade
         if changed:
-            async with self.fleet.database.transaction() as session:
+            async with self.fleet.db_slots, self.fleet.database.transaction() as session:
                 self._closed_held += await self.fleet.mirror(session, bot, list(changed.values()))
             for trade_id, trade in changed.items():
                 self._written[trade_id] = _fingerprint(trade)
@@ -339,7 +340,7 @@ class BotCollector:
 
     async def _load_held(self) -> None:
         """What the mirror holds for this bot: its open trade ids and how many closed ones."""
-        async with self.fleet.database.transaction() as session:
+        async with self.fleet.db_slots, self.fleet.database.transaction() as session:
             rows = await session.execute(
                 select(MirroredTrade.ft_trade_id, MirroredTrade.is_open).where(
                     MirroredTrade.bot_id == self.bot.id
@@ -425,6 +426,8 @@ class Collector:
         self.sync_timeout = sync_timeout
         self.slots = asyncio.Semaphore(concurrency)
         self.urgent_slots = asyncio.Semaphore(max(1, concurrency // 5))
+        # Database transactions at once: the pool's connections are shared with API requests.
+        self.db_slots = asyncio.Semaphore(DB_SLOTS)
         self._bots: dict[int, tuple[BotCollector, asyncio.Task[None]]] = {}
         self._versions: dict[int, Any] = {}
         self._snapshots: list[EquitySnapshot] = []

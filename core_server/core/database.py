@@ -115,8 +115,10 @@ class Database:
             self.engine = create_async_engine(
                 url,
                 echo=echo,
-                pool_size=10,
-                max_overflow=20,
+                # Connections beyond pool_size are opened and closed per use, which costs more
+                # than the query; the collector keeps its own use to a few (DB_SLOTS).
+                pool_size=20,
+                max_overflow=10,
                 pool_timeout=30,
                 pool_recycle=1800,
                 pool_pre_ping=True,

@@ -50,13 +50,15 @@ class FreqtradeClient:
         password: str,
         *,
         http: httpx.AsyncClient | None = None,
+        owns_http: bool = False,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = (username, password)
         # Redirects are never followed: a bot URL must not bounce us to another host.
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        self._owns_http = http is None
+        # A client made here, or handed over with `owns_http`, is closed with this one.
+        self._owns_http = http is None or owns_http
         self._access_token: str | None = None
         self._refresh_token: str | None = None
         self._login_lock = asyncio.Lock()
