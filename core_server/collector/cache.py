@@ -9,6 +9,8 @@ hides a fresher one in Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -21,6 +23,7 @@ from core_server.collector.schemas import BotLiveState
 logger = logging.getLogger(__name__)
 
 BOT_STATUS_TTL_SECONDS = 60
+FLUSH_SECONDS = 0.1
 
 
 class LiveStateCache:
@@ -30,19 +33,44 @@ class LiveStateCache:
         self._local: dict[int, tuple[float, BotLiveState]] = {}
         # The last JSON read from Redis for a bot, and what it parsed to.
         self._parsed: dict[int, tuple[bytes, BotLiveState]] = {}
+        self._unsent: dict[int, BotLiveState] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def _key(self, bot_id: int) -> str:
         return f"{self.prefix}:bot-state:{bot_id}"
 
     async def put(self, state: BotLiveState) -> None:
+        """Keep the state here at once; it reaches Redis with the next batch, within
+        `FLUSH_SECONDS` (one round trip for a whole burst of bots instead of one each)."""
         self._local[state.bot_id] = (time.monotonic() + BOT_STATUS_TTL_SECONDS, state)
-        if self.redis is not None:
-            try:
-                await self.redis.set(
-                    self._key(state.bot_id), state.model_dump_json(), ex=BOT_STATUS_TTL_SECONDS
-                )
-            except (RedisError, OSError):
-                logger.warning("Redis unavailable; bot state kept in this process only")
+        if self.redis is None:
+            return
+        self._unsent[state.bot_id] = state
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._unsent = self._unsent, {}
+        if self.redis is None or not batch:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bot_id, state in batch.items():
+                    pipe.set(self._key(bot_id), state.model_dump_json(), ex=BOT_STATUS_TTL_SECONDS)
+                await pipe.execute()
+        except (RedisError, OSError):
+            logger.warning("Redis unavailable; %d bot states kept in this process only", len(batch))
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
 
     async def get_many(self, bot_ids: Iterable[int]) -> dict[int, BotLiveState]:
         found: dict[int, BotLiveState] = {}
@@ -82,6 +110,7 @@ class LiveStateCache:
 
     async def forget(self, bot_id: int) -> None:
         self._local.pop(bot_id, None)
+        self._unsent.pop(bot_id, None)
         self._parsed.pop(bot_id, None)
         if self.redis is not None:
             try:

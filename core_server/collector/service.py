@@ -599,6 +599,7 @@ class Collector:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.cache.close()
         for bot_id in list(self._bots):
             self.cache.release(bot_id)
         self._bots.clear()
