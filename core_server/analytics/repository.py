@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Date,
     Float,
@@ -23,15 +24,17 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from core_server.auth.principal import Principal
-from core_server.bots.models import Bot
+from core_server.bots.models import Bot, BotKind
 from core_server.bots.repository import BotRepository
 from core_server.collector.models import EquitySnapshot, MirroredTrade
 
@@ -244,13 +247,16 @@ class AnalyticsRepository:
     async def scoped_bots(
         self, principal: Principal, bot_id: int | None, strategy: str | None
     ) -> list[BotRow]:
+        # Only a managed dry-run bot's config matters (its starting capital comes from it);
+        # decoding every bot's config JSON was a fifth of a fleet request at 1,000 bots.
+        config = case((and_(Bot.kind == BotKind.managed, Bot.dry_run), Bot.config), else_=null())
         stmt = self.scoped_bots_stmt(principal, bot_id, strategy).with_only_columns(
             Bot.id,
             Bot.stake_currency,
             Bot.dry_run,
             Bot.kind,
             Bot.dry_run_wallet,
-            Bot.config,
+            type_coerce(config, JSON),
             Bot.created_at,
         )
         rows = await self.session.execute(stmt.order_by(Bot.id))
