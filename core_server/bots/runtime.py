@@ -76,13 +76,24 @@ class LocalProcessRuntime:
         await self._wait_dead(pid, paths, 10.0)
 
     async def _wait_dead(self, pid: int, paths: BotPaths, wait_seconds: float) -> bool:
+        """Wait until the process we signalled has ended. Not `is_alive`: a dying process
+        loses its command line before it is gone, which would read as dead too early."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while loop.time() < deadline:
-            if not self.is_alive(pid, paths):
+            if not _exists(pid):
                 return True
             await asyncio.sleep(0.2)
-        return not self.is_alive(pid, paths)
+        return not _exists(pid)
+
+
+def _exists(pid: int) -> bool:
+    """The process is there and not yet a zombie (a zombie has ended; only its entry is left)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError, PermissionError):
+        return False
+    return state not in ("Z", "X")
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
