@@ -49,6 +49,7 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/api_latency.py
 	$(BIN)/python benchmarks/bot_start.py
+	$(BIN)/python benchmarks/job_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

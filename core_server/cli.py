@@ -169,6 +169,52 @@ def simulator(
     uvicorn.run(application, host=host, port=port)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Jobs run at once (default: WORKER_CONCURRENCY).", min=1, max=64),
+    ] = None,
+) -> None:
+    """Run backtest, hyperopt and download jobs from the Redis queue (needs REDIS_URL, the
+    server's DATABASE_URL and its shared DATA_DIR); SIGTERM gives running jobs back."""
+    import signal
+
+    from core_server.backtests.queue import JobQueue
+    from core_server.backtests.runtime import find_freqtrade
+    from core_server.backtests.worker import JobWorker
+    from core_server.core.database import Database, upgrade_schema
+    from core_server.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if not settings.redis_url:
+        raise _fail("REDIS_URL is not set: without Redis the server runs jobs itself (local pool)")
+    if settings.auto_migrate:
+        upgrade_schema(settings.resolved_database_url)
+
+    async def run() -> None:
+        database = Database.from_settings(settings)
+        queue = JobQueue(settings)
+        pool = JobWorker(
+            settings, database, queue, find_freqtrade(settings), concurrency=concurrency
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await pool.start()
+        typer.echo(f"worker {pool.worker_id} running {pool.concurrency} job(s) at once")
+        try:
+            await stop.wait()
+        finally:
+            await pool.stop()
+            await asyncio.to_thread(queue.close)
+            await database.dispose()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     app()
 

@@ -35,8 +35,13 @@ from core_server.core.security import Keys
 from core_server.core.settings import Settings
 from core_server.freqtrade.client import BotApiError, FreqtradeClient
 from core_server.freqtrade.commands import config_error, run_freqtrade
-from core_server.freqtrade.strategies import StrategyCatalogue, ensure_templates
+from core_server.freqtrade.strategies import (
+    StrategyCatalogue,
+    copy_strategy_file,
+    ensure_templates,
+)
 from core_server.realtime.bus import EventBus
+from core_server.strategies import service as strategies
 
 logger = logging.getLogger(__name__)
 # Each bot gets a connection pool of its own: one pool for a whole fleet scans every kept-alive
@@ -200,10 +205,20 @@ class BotManager:
         """The bot's directory, strategy file and config, ready for `freqtrade trade`."""
         paths = self.paths(bot.id)
         await asyncio.to_thread(paths.create)
-        strategy = (await self.catalogue()).find(bot.strategy_name)
-        if strategy is None:
-            raise FileNotFoundError(f"strategy {bot.strategy_name} is not in the library")
-        await asyncio.to_thread(shutil.copy2, strategy, paths.strategies / strategy.name)
+        if bot.strategy_version_id is not None:
+            # The pinned version's code, not whatever the library holds now.
+            async with self.database.transaction() as session:
+                pinned = await strategies.snapshot_of_version(session, bot.strategy_version_id)
+            if pinned is None:
+                raise FileNotFoundError(
+                    f"version {bot.strategy_version} of strategy {bot.strategy_name} is gone"
+                )
+            await asyncio.to_thread(pinned.write_to, paths.strategies)
+        else:
+            strategy = (await self.catalogue()).find(bot.strategy_name)
+            if strategy is None:
+                raise FileNotFoundError(f"strategy {bot.strategy_name} is not in the library")
+            await asyncio.to_thread(copy_strategy_file, strategy, paths.strategies)
         config = build_config(
             bot,
             paths,

@@ -63,6 +63,13 @@ class Bot(TimestampMixin, Base):
     total_profit: Mapped[Decimal] = mapped_column(Numeric(20, 8), default=Decimal(0))
     max_drawdown: Mapped[Decimal] = mapped_column(Numeric(20, 8), default=Decimal(0))
     owner_id: Mapped[int] = mapped_column("created_by", ForeignKey("users.id", ondelete="CASCADE"))
+    # The library strategy version the bot runs (None: SampleStrategy or another file strategy).
+    # No ON DELETE: a pinned version's strategy cannot be deleted from under a bot.
+    strategy_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategy_versions.id"), index=True
+    )
+    # Its number, kept beside the id because versions never change.
+    strategy_version: Mapped[int | None]
 
     kind: Mapped[str] = mapped_column(String(16), default=BotKind.managed)
     pairs: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -122,6 +122,7 @@ BotName = Annotated[
 StrategyName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 ]
+StrategyVersion = Annotated[int, Field(ge=1, le=2_147_483_647)]
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{2,10}$")
 ]
@@ -148,6 +149,9 @@ class BotCreate(Input):
     name: BotName
     description: Description | None = None
     strategy_name: StrategyName = "SampleStrategy"
+    strategy_version: StrategyVersion | None = Field(
+        None, description="A version of a library strategy to pin; its current one if left out."
+    )
     exchange: str = Field(SIMULATOR, description="'simulator' or an exchange freqtrade supports.")
     stake_currency: Currency = "USDT"
     stake_amount: Amount = Decimal(100)
@@ -208,7 +212,12 @@ class BotUpdate(Input):
 
     name: BotName | None = None
     description: Description | None = None
-    strategy_name: StrategyName | None = None
+    strategy_name: StrategyName | None = Field(
+        None, description="Giving it (even unchanged) pins the library strategy's current version."
+    )
+    strategy_version: StrategyVersion | None = Field(
+        None, description="A version of the library strategy to pin instead of the current one."
+    )
     stake_amount: Amount | None = None
     max_open_trades: int | None = Field(None, ge=1, le=100)
     pairs: list[Pair] | None = Field(None, min_length=1, max_length=200)
@@ -250,6 +259,10 @@ class BotRead(BaseModel):
     description: str | None
     kind: BotKind
     strategy_name: str
+    strategy_version_id: int | None = Field(
+        None, description="The library strategy version the bot runs (None: a file strategy)."
+    )
+    strategy_version: int | None = None
     exchange: str
     stake_currency: str
     stake_amount: Decimal

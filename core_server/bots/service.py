@@ -46,6 +46,9 @@ from core_server.core.errors import InvalidInput
 from core_server.core.net_guard import OutboundPolicy
 from core_server.freqtrade.client import BotApiError, FreqtradeClient
 from core_server.freqtrade.schemas import FreqtradeModel
+from core_server.strategies import service as strategies
+from core_server.strategies.errors import StrategyVersionNotFound
+from core_server.strategies.service import StrategySnapshot
 
 
 def to_read(bot: Bot) -> BotRead:
@@ -80,13 +83,37 @@ async def get_bot(session: AsyncSession, principal: Principal, bot_id: int) -> B
     return to_read(await _owned(session, principal, bot_id))
 
 
-async def _check_strategy(manager: BotManager, name: str) -> None:
+async def _pin_strategy(
+    session: AsyncSession, manager: BotManager, owner_id: int, name: str, version: int | None
+) -> StrategySnapshot | None:
+    """The library version the bot will run (the owner's strategy called `name`, at `version`
+    or its current one), or None for a strategy file such as freqtrade's SampleStrategy."""
+    try:
+        snapshot = await strategies.library_strategy(session, owner_id, name, version)
+    except StrategyVersionNotFound as exc:
+        raise UnknownStrategy.field("strategy_version", exc.message, code=exc.code) from exc
+    if snapshot is not None:
+        return snapshot
+    if version is not None:
+        raise UnknownStrategy.field(
+            "strategy_version",
+            f"'{name}' is not in your strategy library, so it has no versions to pin.",
+            code=UnknownStrategy.code,
+        )
     if (await manager.catalogue()).find(name) is None:
         raise UnknownStrategy.field(
             "strategy_name",
             f"No strategy '{name}' in the library (freqtrade's SampleStrategy is always there).",
             code=UnknownStrategy.code,
         )
+    return None
+
+
+def _pinned_fields(snapshot: StrategySnapshot | None) -> dict[str, Any]:
+    return {
+        "strategy_version_id": snapshot.version_id if snapshot else None,
+        "strategy_version": snapshot.version if snapshot else None,
+    }
 
 
 async def _check_with_freqtrade(manager: BotManager, bot: Bot, overrides: dict[str, Any]) -> None:
@@ -114,12 +141,21 @@ async def create_bot(
     repo = BotRepository(session)
     if await repo.name_taken(principal.user_id, body.name):
         raise BotNameTaken(details={"field": "name"})
-    await _check_strategy(manager, body.strategy_name)
+    snapshot = await _pin_strategy(
+        session, manager, principal.user_id, body.strategy_name, body.strategy_version
+    )
     fields = body.model_dump(
-        exclude={"exchange_key", "exchange_secret", "confirm_live_trading", "config"}
+        exclude={
+            "exchange_key",
+            "exchange_secret",
+            "confirm_live_trading",
+            "config",
+            "strategy_version",
+        }
     )
     bot = Bot(
         **fields,
+        **_pinned_fields(snapshot),
         config=body.config,
         owner_id=principal.user_id,
         kind=BotKind.managed,
@@ -151,6 +187,7 @@ async def create_bot(
         details={
             "name": bot.name,
             "strategy": bot.strategy_name,
+            "strategy_version": bot.strategy_version,
             "exchange": bot.exchange,
             "dry_run": bot.dry_run,
         },
@@ -226,8 +263,17 @@ async def update_bot(
         bot.owner_id, changes["name"], other_than=bot.id
     ):
         raise BotNameTaken(details={"field": "name"})
-    if "strategy_name" in changes:
-        await _check_strategy(manager, changes["strategy_name"])
+    if changes.get("strategy_name", "") is None:
+        del changes["strategy_name"]
+    if "strategy_name" in changes or "strategy_version" in changes:
+        snapshot = await _pin_strategy(
+            session,
+            manager,
+            bot.owner_id,
+            changes.get("strategy_name", bot.strategy_name),
+            changes.pop("strategy_version", None),
+        )
+        changes |= _pinned_fields(snapshot)
     secrets_given = {k: changes.pop(k) for k in ("exchange_key", "exchange_secret") if k in changes}
     # The bot as it would be after the update, for the rules that span several fields.
     after = SimpleNamespace(

@@ -20,6 +20,8 @@ from core_server.audit.router import router as audit_router
 from core_server.auth.authenticate import RateLimitIdentity
 from core_server.auth.router import router as auth_router
 from core_server.auth.router import users_router
+from core_server.backtests.router import router as backtests_router
+from core_server.backtests.runtime import JobSystem
 from core_server.bots.demo import ensure_demo_fleet
 from core_server.bots.exchanges import exchange_block
 from core_server.bots.manager import BotManager
@@ -44,6 +46,7 @@ from core_server.risk.engine import RiskEngine
 from core_server.risk.router import router as risk_router
 from core_server.simulator.config import SimulatorConfig
 from core_server.simulator.server import SimulatorServer
+from core_server.strategies.router import router as strategies_router
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ PROFILE_ROUTERS[Profile.standard] = (
     analytics_router,
     realtime_router,
     risk_router,
+    backtests_router,
+    strategies_router,
     fleet_router,
 )
 PROFILE_ROUTERS[Profile.full_featured] = PROFILE_ROUTERS[Profile.standard]
@@ -172,6 +177,9 @@ def create_application(
         else None
     )
 
+    # Backtests, hyperopt and downloads: a local worker pool without Redis, else a reaper only.
+    jobs = JobSystem(settings, database) if trading else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
@@ -185,11 +193,15 @@ def create_application(
                 await ensure_demo_fleet(database, manager)
         if collector is not None:
             collector.start()
+        if jobs is not None:
+            await jobs.start()
         if getattr(app.state, "freeze_gc_after_startup", False):
             _freeze_startup_heap()
         try:
             yield
         finally:
+            if jobs is not None:
+                await jobs.close()
             if collector is not None:
                 await collector.close()
             if getattr(app.state, "risk_engine", None) is not None:
@@ -223,6 +235,7 @@ def create_application(
     app.state.bus = bus
     app.state.live_state = cache
     app.state.collector = collector
+    app.state.jobs = jobs
     if manager is not None and collector is not None:
         manager.on_trade_forced = collector.poke
         risk_engine = RiskEngine(database, manager, bus, cache)

@@ -108,6 +108,23 @@ class Settings(BaseSettings):
     # Apply database migrations when the server starts (`multibot db upgrade` does it by hand).
     auto_migrate: bool = True
 
+    # Jobs (backtests, hyperopt, market data downloads). With REDIS_URL they go through Redis to
+    # `multibot worker` processes; without it the server runs them itself on a local pool.
+    # Candles are shared by every worker: DATA_DIR/market_data/<exchange> unless set here.
+    market_data_dir: Path | None = None
+    # Jobs one worker process (or the server's local pool) runs at once.
+    worker_concurrency: int = Field(2, ge=1, le=64)
+    # A running job's worker writes a heartbeat this often; a job whose heartbeat is older than
+    # JOB_STALE_SECONDS is retried (or failed after JOB_MAX_ATTEMPTS runs) by the reaper.
+    job_heartbeat_seconds: float = Field(2.0, gt=0)
+    job_stale_seconds: float = Field(30.0, gt=0)
+    job_reaper_interval_seconds: float = Field(5.0, gt=0)
+    job_max_attempts: int = Field(3, ge=1, le=20)
+    # A freqtrade command of a job that runs longer than this is ended and the job fails.
+    job_time_limit_seconds: float = Field(6 * 3600.0, gt=0)
+    # How long DELETE waits for a running job's freqtrade process to end.
+    job_cancel_wait_seconds: float = Field(15.0, ge=0)
+
     # The seed's integrations; used by the features that need them.
     telegram_bot_token: SecretStr | None = None
     github_token: SecretStr | None = None
