@@ -40,6 +40,11 @@ from core_server.realtime.bus import EventBus
 logger = logging.getLogger(__name__)
 
 TRADE_MESSAGES = ["entry", "entry_fill", "entry_cancel", "exit", "exit_fill", "exit_cancel"]
+# Messages after which the closed-trade history has news (entries show up in /status).
+EXIT_MESSAGES = frozenset({"exit", "exit_fill", "exit_cancel"})
+# A trade's messages come in bursts (entry, then entry_fill a moment later): wait this long
+# after the first so one sync sees them all.
+COALESCE_SECONDS = 0.03
 TRADES_PAGE = 500
 # Re-read this many of the newest closed trades on each history read, to catch late changes.
 HISTORY_OVERLAP = 3
@@ -139,8 +144,10 @@ class BotCollector:
         self.failures = 0
         self.rounds = 0
         self.last_snapshot: float | None = None
-        # Set by a trade message or a forced trade: the next sync reads the history, at once.
+        # Set by a trade message or a forced trade: the next sync happens at once, reads the
+        # wallet, and (after an exit) the history.
         self.urgent = False
+        self.history_due = False
         self.state: BotLiveState | None = None
         self._wallet: _Wallet | None = None
         self._wallet_round = 0
@@ -184,6 +191,7 @@ class BotCollector:
             try:
                 await asyncio.wait_for(self.wake.wait(), delay)
                 woken = True
+                await asyncio.sleep(COALESCE_SECONDS)
             except TimeoutError:
                 pass
         self.wake.clear()
@@ -221,6 +229,7 @@ class BotCollector:
         bot = self.bot
         self.rounds += 1
         urgent, self.urgent = self.urgent, False
+        history_due, self.history_due = self.history_due, False
         open_trades = await client.status()
         collected_at = utcnow()  # when the bot answered, not when we finished writing
         if self._open_ids is None:
@@ -239,7 +248,7 @@ class BotCollector:
         history: list[Trade] = []
         if (
             self.rounds == 1
-            or urgent
+            or history_due
             or held_open - open_ids  # a trade we hold as open has closed
             or self.rounds % HISTORY_EVERY_ROUNDS == 0
         ):
@@ -383,7 +392,9 @@ class BotCollector:
                     self._websocket_since = time.monotonic()
                     async for raw in ws:
                         message = json.loads(raw)
-                        if isinstance(message, dict) and message.get("type") in TRADE_MESSAGES:
+                        kind = message.get("type") if isinstance(message, dict) else None
+                        if kind in TRADE_MESSAGES:
+                            self.history_due = self.history_due or kind in EXIT_MESSAGES
                             self.urgent = True
                             self.wake.set()
             except asyncio.CancelledError:
@@ -574,7 +585,7 @@ class Collector:
         """Sync this bot now (a trade was just forced through our API)."""
         entry = self._bots.get(bot_id)
         if entry is not None:
-            entry[0].urgent = True
+            entry[0].urgent = entry[0].history_due = True
             entry[0].wake.set()
 
     async def _run(self) -> None:
