@@ -337,3 +337,8 @@ class PrivateRedis:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
             self.process = None
+
+    def restart(self) -> None:
+        """A real restart: the process ends and a new one starts on the same port, empty."""
+        self.kill()
+        self.start()

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from fastapi import FastAPI
 
 from core_server.core.settings import Settings
@@ -30,7 +27,7 @@ from tests.backtests.conftest import (
     wait_for_job,
 )
 from tests.helpers import ActingUser, UserFactory, assert_ok
-from tests.processes import MULTIBOT, ServerPool, ServerProcess, free_port, server_env
+from tests.processes import MULTIBOT, PrivateRedis, ServerPool, ServerProcess, server_env
 
 REQUIRED = os.environ.get("MULTIBOT_REQUIRE_SERVICES") == "1"
 pytestmark = [
@@ -134,32 +131,35 @@ async def test_a_worker_killed_mid_job_leaves_no_job_stuck(
 
 
 async def test_jobs_survive_a_redis_restart_while_they_wait(
-    data_dir: Path, sqlite_url: str, simulator: ServerProcess, pool: ServerPool, tmp_path: Path
+    data_dir: Path,
+    sqlite_url: str,
+    simulator: ServerProcess,
+    pool: ServerPool,
+    private_redis: PrivateRedis,
 ) -> None:
-    with own_redis(tmp_path) as (url, restart):
-        settings = job_settings(
-            data_dir, sqlite_url, redis_url=url, simulator_url=simulator.base_url
-        )
-        async with started_app(settings) as (app, client):
-            user = await UserFactory(app, client).create()
-            waiting = [
-                await submit(client, user, {**BACKTEST, "timerange": days_ago(4, 2)}),
-                await submit(client, user, {**BACKTEST, "timerange": days_ago(5, 3)}),
-            ]
-            queue = app.state.jobs.queue
-            assert await asyncio.to_thread(queue.pending_job_ids) == set(waiting)
+    settings = job_settings(
+        data_dir, sqlite_url, redis_url=private_redis.url, simulator_url=simulator.base_url
+    )
+    async with started_app(settings) as (app, client):
+        user = await UserFactory(app, client).create()
+        waiting = [
+            await submit(client, user, {**BACKTEST, "timerange": days_ago(4, 2)}),
+            await submit(client, user, {**BACKTEST, "timerange": days_ago(5, 3)}),
+        ]
+        queue = app.state.jobs.queue
+        assert await asyncio.to_thread(queue.pending_job_ids) == set(waiting)
 
-            await asyncio.to_thread(restart)  # no persistence: every message is gone
-            assert await asyncio.to_thread(queue.pending_job_ids) == set()
-            # The reaper notices the jobs have no message any more and sends them again.
-            await until_async(
-                lambda: asyncio.to_thread(queue.pending_job_ids), set(waiting), "re-sent jobs"
-            )
-            start_worker(pool, settings, concurrency=2)
-            for job_id in waiting:
-                job = await wait_for_job(client, user, job_id)
-                assert job["state"] == "completed", job
-                assert job["attempts"] == 1
+        await asyncio.to_thread(private_redis.restart)  # no persistence: messages are gone
+        assert await asyncio.to_thread(queue.pending_job_ids) == set()
+        # The reaper notices the jobs have no message any more and sends them again.
+        await until_async(
+            lambda: asyncio.to_thread(queue.pending_job_ids), set(waiting), "re-sent jobs"
+        )
+        start_worker(pool, settings, concurrency=2)
+        for job_id in waiting:
+            job = await wait_for_job(client, user, job_id)
+            assert job["state"] == "completed", job
+            assert job["attempts"] == 1
 
 
 async def running_pid(app: FastAPI, job_id: int) -> int:
@@ -187,46 +187,3 @@ async def until_async(probe: Any, expected: Any, what: str, seconds: float = 20.
     while (value := await probe()) != expected:
         assert time.monotonic() < deadline, f"waited {seconds:.0f} s for {what}: {value}"
         await asyncio.sleep(0.2)
-
-
-class own_redis:  # noqa: N801 - used like a function
-    """A redis-server of this test on a free port, without persistence, and a way to restart it
-    (a real restart: the process ends and a new one starts on the same port)."""
-
-    def __init__(self, work_dir: Path) -> None:
-        self.port = free_port()
-        self.work_dir = work_dir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def _start(self) -> None:
-        executable = shutil.which("redis-server") or "redis-server"
-        self.process = subprocess.Popen(  # noqa: S603 - the system's redis-server
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.work_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def _stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def restart(self) -> None:
-        self._stop()
-        self._start()
-
-    def __enter__(self) -> tuple[str, Any]:
-        self._start()
-        return f"redis://127.0.0.1:{self.port}/0", self.restart
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
