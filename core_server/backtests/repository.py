@@ -2,28 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
 
 from core_server.auth.principal import Principal
 from core_server.backtests.models import Job, JobResult
+from core_server.core.repository import OwnedRepository
 
 
-class JobRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def readable(self, principal: Principal) -> Select[Job]:
-        stmt = select(Job)
-        return stmt if principal.is_admin else stmt.where(Job.owner_id == principal.user_id)
-
-    async def get(
-        self, principal: Principal, job_id: int, *, for_update: bool = False
-    ) -> Job | None:
-        stmt = self.readable(principal).where(Job.id == job_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+class JobRepository(OwnedRepository[Job]):
+    model = Job
 
     async def page(
         self,
@@ -39,9 +26,7 @@ class JobRepository:
             stmt = stmt.where(Job.kind == kind)
         if state:
             stmt = stmt.where(Job.state == state)
-        total = await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        rows = await self.session.execute(stmt.order_by(Job.id.desc()).limit(limit).offset(offset))
-        return rows.scalars().all(), total.scalar_one()
+        return await self.paged(stmt, limit=limit, offset=offset, newest_first=True)
 
     async def result(self, job_id: int) -> JobResult | None:
         return await self.session.get(JobResult, job_id)

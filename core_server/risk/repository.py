@@ -14,24 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_server.auth.principal import Principal
 from core_server.bots.models import Bot, BotKind, BotStatus
 from core_server.collector.models import EquitySnapshot, MirroredTrade
+from core_server.core.repository import OwnedRepository
 from core_server.risk.models import Alert, RiskRule
 
 
-class RiskRuleRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def readable(self, principal: Principal) -> Select[RiskRule]:
-        stmt = select(RiskRule)
-        return stmt if principal.is_admin else stmt.where(RiskRule.owner_id == principal.user_id)
-
-    async def get(
-        self, principal: Principal, rule_id: int, *, for_update: bool = False
-    ) -> RiskRule | None:
-        stmt = self.readable(principal).where(RiskRule.id == rule_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+class RiskRuleRepository(OwnedRepository[RiskRule]):
+    model = RiskRule
 
     async def page(
         self,
@@ -47,12 +35,7 @@ class RiskRuleRepository:
             stmt = stmt.where(RiskRule.kind == kind)
         if enabled is not None:
             stmt = stmt.where(RiskRule.enabled.is_(enabled))
-        total = await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        rows = await self.session.execute(stmt.order_by(RiskRule.id).limit(limit).offset(offset))
-        return rows.scalars().all(), total.scalar_one()
-
-    def add(self, rule: RiskRule) -> None:
-        self.session.add(rule)
+        return await self.paged(stmt, limit=limit, offset=offset)
 
     async def delete(self, rule: RiskRule) -> None:
         await self.session.delete(rule)
@@ -93,21 +76,8 @@ class AlertFilter:
     since: datetime | None = None
 
 
-class AlertRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def readable(self, principal: Principal) -> Select[Alert]:
-        stmt = select(Alert)
-        return stmt if principal.is_admin else stmt.where(Alert.owner_id == principal.user_id)
-
-    async def get(
-        self, principal: Principal, alert_id: int, *, for_update: bool = False
-    ) -> Alert | None:
-        stmt = self.readable(principal).where(Alert.id == alert_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+class AlertRepository(OwnedRepository[Alert]):
+    model = Alert
 
     async def page(
         self, principal: Principal, where: AlertFilter, *, limit: int, offset: int
@@ -123,14 +93,7 @@ class AlertRepository:
             stmt = stmt.where(Alert.bot_id == where.bot_id)
         if where.since is not None:
             stmt = stmt.where(Alert.created_at >= where.since)
-        total = await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        rows = await self.session.execute(
-            stmt.order_by(Alert.id.desc()).limit(limit).offset(offset)
-        )
-        return rows.scalars().all(), total.scalar_one()
-
-    def add(self, alert: Alert) -> None:
-        self.session.add(alert)
+        return await self.paged(stmt, limit=limit, offset=offset, newest_first=True)
 
 
 def _collected(owner_id: int) -> Select[Bot]:

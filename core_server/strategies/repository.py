@@ -2,25 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, update
 
 from core_server.auth.principal import Principal
 from core_server.bots.models import Bot
+from core_server.core.repository import OwnedRepository
 from core_server.strategies.models import Strategy, StrategySource, StrategyVersion
 
 
-class StrategyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def readable(self, principal: Principal) -> Select[Strategy]:
-        stmt = select(Strategy)
-        return stmt if principal.is_admin else stmt.where(Strategy.owner_id == principal.user_id)
-
-    async def get(self, principal: Principal, strategy_id: int) -> Strategy | None:
-        stmt = self.readable(principal).where(Strategy.id == strategy_id)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+class StrategyRepository(OwnedRepository[Strategy]):
+    model = Strategy
 
     async def page(
         self,
@@ -38,15 +29,13 @@ class StrategyRepository:
             stmt = stmt.where(func.lower(Strategy.name).like(pattern))
         if is_active is not None:
             stmt = stmt.where(Strategy.is_active == is_active)
-        stmt = stmt.order_by(Strategy.id)
         if tag:
             # Tags are a JSON list: filtered here, the same way on SQLite and PostgreSQL (one
             # user's library is small enough to read whole).
-            rows = [row for row in (await self.session.execute(stmt)).scalars() if tag in row.tags]
+            everything = await self.session.execute(stmt.order_by(Strategy.id))
+            rows = [row for row in everything.scalars() if tag in row.tags]
             return rows[offset : offset + limit], len(rows)
-        total = await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        page = await self.session.execute(stmt.limit(limit).offset(offset))
-        return page.scalars().all(), total.scalar_one()
+        return await self.paged(stmt, limit=limit, offset=offset)
 
     async def by_name(self, owner_id: int, name: str) -> Strategy | None:
         stmt = select(Strategy).where(Strategy.owner_id == owner_id, Strategy.name == name)
@@ -116,29 +105,13 @@ class StrategyRepository:
         return [(row[0], row[1]) for row in await self.session.execute(stmt)]
 
 
-class SourceRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def readable(self, principal: Principal) -> Select[StrategySource]:
-        stmt = select(StrategySource)
-        if principal.is_admin:
-            return stmt
-        return stmt.where(StrategySource.owner_id == principal.user_id)
-
-    async def get(self, principal: Principal, source_id: int) -> StrategySource | None:
-        stmt = self.readable(principal).where(StrategySource.id == source_id)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+class SourceRepository(OwnedRepository[StrategySource]):
+    model = StrategySource
 
     async def page(
         self, principal: Principal, *, limit: int, offset: int
     ) -> tuple[Sequence[StrategySource], int]:
-        stmt = self.readable(principal)
-        total = await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        rows = await self.session.execute(
-            stmt.order_by(StrategySource.id).limit(limit).offset(offset)
-        )
-        return rows.scalars().all(), total.scalar_one()
+        return await self.paged(self.readable(principal), limit=limit, offset=offset)
 
     async def exists(self, owner_id: int, url: str, branch: str, path: str) -> bool:
         stmt = select(StrategySource.id).where(
