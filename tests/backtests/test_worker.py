@@ -147,7 +147,10 @@ async def test_jobs_survive_a_redis_restart_while_they_wait(
             await submit(client, user, {**BACKTEST, "timerange": days_ago(5, 3)}),
         ]
         queue = app.state.jobs.queue
-        assert await asyncio.to_thread(queue.pending_job_ids) == set(waiting)
+        # Each job's message is sent once its row has committed: it may lag the answer a little.
+        await until_async(
+            lambda: asyncio.to_thread(queue.pending_job_ids), set(waiting), "both jobs queued"
+        )
 
         await asyncio.to_thread(private_redis.restart)  # no persistence: messages are gone
         assert await asyncio.to_thread(queue.pending_job_ids) == set()
