@@ -209,6 +209,11 @@ class BotCollector:
             message = exc.message if isinstance(exc, BotApiError) else f"{type(exc).__name__}"
             await self._mark_unhealthy(message)
             return
+        except Exception as exc:  # our side failed (the database): back off, keep collecting
+            logger.exception("collecting bot %s failed", self.bot_id)
+            self.failures += 1
+            await self._mark_unhealthy(f"the server could not store it: {type(exc).__name__}")
+            return
         self.failures = 0
 
     async def _mark_unhealthy(self, message: str) -> None:
@@ -557,11 +562,16 @@ class Collector:
 
     async def reconcile(self) -> None:
         """Collect exactly the bots that run: start tasks for new ones, end the others', and
-        restart the collection of a bot whose row changed (its address, keys or stake)."""
+        restart the collection of a bot whose row changed (its address, keys or stake) or whose
+        task ended by accident."""
         eligible = await self._eligible()
         for bot_id in set(self._bots) - set(eligible):
             self._drop(bot_id)
-        changed = [i for i in eligible if i in self._bots and self._versions[i] != eligible[i]]
+        changed = [
+            i
+            for i in eligible
+            if i in self._bots and (self._versions[i] != eligible[i] or self._bots[i][1].done())
+        ]
         for bot_id in changed:
             self._drop(bot_id)
         new = [bot_id for bot_id in eligible if bot_id not in self._bots]
