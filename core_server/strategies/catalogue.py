@@ -1,5 +1,6 @@
-"""Our own strategy templates, shipped in templates/ beside this file. Users copy one into their
-library and make it theirs; freqtrade's SampleStrategy stays available to bots as before."""
+"""Our own strategy templates, shipped in strategy_templates/ at the top of the repository (not
+in this package: they are freqtrade code, which the server never imports). Users copy one into
+their library and make it theirs; freqtrade's SampleStrategy stays available to bots as before."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+from core_server.freqtrade.commands import PROJECT_ROOT
+
+TEMPLATES_DIR = PROJECT_ROOT / "strategy_templates"
 
 FREQAI_LIGHTGBM_CONFIG: dict[str, Any] = {
     "freqaimodel": "LightGBMRegressor",
