@@ -8,6 +8,7 @@ when it expires, and turns every failure into a `BotApiError` that says what wen
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, TypeVar
 
 import httpx
@@ -29,6 +30,10 @@ from core_server.freqtrade.schemas import (
 
 M = TypeVar("M")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+# `token=...` in a URL's query (the message websocket's address).
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"']+")
 
 
 class BotApiError(Exception):
@@ -173,7 +178,14 @@ class FreqtradeClient:
         return await self._typed(Daily, "GET", "/daily", params={"timescale": timescale})
 
     async def logs(self, limit: int = 100) -> Logs:
-        return await self._typed(Logs, "GET", "/logs", params={"limit": limit})
+        """The bot's log lines, with the tokens in logged URLs masked (freqtrade logs the
+        message websocket's address, whose query carries our collector's token)."""
+        logs: Logs = await self._typed(Logs, "GET", "/logs", params={"limit": limit})
+        logs.logs = [
+            [_TOKEN_IN_URL.sub(r"\1***", item) if isinstance(item, str) else item for item in line]
+            for line in logs.logs
+        ]
+        return logs
 
     async def forceenter(self, payload: BaseModel) -> Trade:
         return await self._typed(
