@@ -47,6 +47,7 @@ from core_server.risk.router import router as risk_router
 from core_server.simulator.config import SimulatorConfig
 from core_server.simulator.server import SimulatorServer
 from core_server.strategies.router import router as strategies_router
+from core_server.webui.router import mount_webui
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +249,7 @@ def create_application(
     app.include_router(liveness_router)
     for router in PROFILE_ROUTERS[settings.profile]:
         app.include_router(router, prefix=API_PREFIX)
+    mount_webui(app)  # last: its fallback answers only what no API route does
 
     # Added innermost first: the request id wraps everything, so even a 429 or 413 carries it.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,1 @@
+"""The web dashboard (freqtrade-ui), built by `make run` and served at `/`."""
